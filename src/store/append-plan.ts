@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import { v5 as uuidv5 } from 'uuid';
+import { sameJson } from '../audit/canonical-json.ts';
+import { LedgerError } from '../errors.ts';
+import type { JsonObject } from '../json.ts';
+import type { ExpectedRevision, NewEvent, NewEventMetadata, Position, Revision } from './port.ts';
+
+/*
+ * Adapter-independent rules of an append: argument validation, size limits, deterministic event
+ * ids, expected-revision checks and idempotency resolution. Every adapter calls these, so the
+ * contract behaves the same whichever store is behind it.
+ */
+
+/** 1 MiB: large enough for any mission payload, small enough to keep one batch in memory. */
+export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
+
+const MAX_STREAM_NAME = 512;
+const MAX_EVENT_TYPE = 256;
+/** Namespace for deterministic event ids derived from (stream, idempotency key). */
+const EVENT_ID_NAMESPACE = '6f1c8e0a-4c1d-5b7e-9a51-3a2f4b8c9d10';
+
+/** An event validated and serialized once, ready for any adapter to write. */
+export interface PreparedEvent {
+  id: string;
+  type: string;
+  data: JsonObject;
+  /** `data` serialized exactly as it will be stored. */
+  dataJson: string;
+  metadata: NewEventMetadata;
+  idempotencyKey: string | undefined;
+}
+
+/** Revision of a stream that does not exist yet. */
+export const NO_STREAM = -1;
+
+/**
+ * Event id: deterministic for keyed events, so a retry carries the same id on every adapter
+ * (EventStoreDB deduplicates on it), random otherwise.
+ */
+export function eventIdFor(stream: string, idempotencyKey: string | undefined): string {
+  return idempotencyKey === undefined
+    ? randomUUID()
+    : uuidv5(`${stream}\u0000${idempotencyKey}`, EVENT_ID_NAMESPACE);
+}
+
+/** Validates an append call and serializes its events. Throws `INVALID_ARGUMENT` or `EVENT_TOO_LARGE`. */
+export function prepareAppend(
+  stream: string,
+  events: readonly NewEvent[],
+  maxEventBytes: number,
+): PreparedEvent[] {
+  assertStreamName(stream);
+  if (!Array.isArray(events) || events.length === 0) {
+    throw new LedgerError('INVALID_ARGUMENT', 'An append needs at least one event.', { stream });
+  }
+  const keys = new Set<string>();
+  return events.map((event, index) => {
+    if (typeof event.type !== 'string' || event.type.length === 0 || event.type.length > MAX_EVENT_TYPE) {
+      throw new LedgerError('INVALID_ARGUMENT', `Event ${index} needs a type of 1 to ${MAX_EVENT_TYPE} characters.`, {
+        stream,
+        index,
+      });
+    }
+    if (!isPlainObject(event.data)) {
+      throw new LedgerError('INVALID_ARGUMENT', `Event ${index} data must be a JSON object.`, { stream, index });
+    }
+    assertJson(event.data, `events[${index}].data`);
+    const metadata = event.metadata ?? {};
+    assertJson(metadata, `events[${index}].metadata`);
+    const key = metadata.idempotency_key;
+    if (key !== undefined) {
+      if (typeof key !== 'string' || key.length === 0) {
+        throw new LedgerError('INVALID_ARGUMENT', `Event ${index} has an empty idempotency key.`, { stream, index });
+      }
+      if (keys.has(key)) {
+        throw new LedgerError('INVALID_ARGUMENT', 'Two events of one append share an idempotency key.', {
+          stream,
+          idempotency_key: key,
+        });
+      }
+      keys.add(key);
+    }
+    const dataJson = JSON.stringify(event.data);
+    const bytes = Buffer.byteLength(dataJson) + Buffer.byteLength(JSON.stringify(metadata));
+    if (bytes > maxEventBytes) {
+      throw new LedgerError('EVENT_TOO_LARGE', `Event ${index} is ${bytes} bytes; the limit is ${maxEventBytes}.`, {
+        stream,
+        index,
+        bytes,
+        limit: maxEventBytes,
+      });
+    }
+    return { id: eventIdFor(stream, key), type: event.type, data: event.data, dataJson, metadata, idempotencyKey: key };
+  });
+}
+
+export function assertStreamName(stream: unknown): asserts stream is string {
+  if (typeof stream !== 'string' || stream.length === 0 || stream.length > MAX_STREAM_NAME) {
+    throw new LedgerError('INVALID_ARGUMENT', `A stream name has 1 to ${MAX_STREAM_NAME} characters.`, { stream });
+  }
+  // `$` streams are EventStoreDB's system streams; reserving them keeps every adapter alike.
+  if (stream.startsWith('$')) {
+    throw new LedgerError('INVALID_ARGUMENT', 'Stream names starting with "$" are reserved.', { stream });
+  }
+}
+
+/** Checks an expected revision against the stream's current one (`NO_STREAM` when absent). */
+export function expectedRevisionHolds(expected: ExpectedRevision, current: Revision): boolean {
+  switch (expected) {
+    case 'any':
+      return true;
+    case 'no_stream':
+      return current === NO_STREAM;
+    case 'stream_exists':
+      return current !== NO_STREAM;
+    default:
+      return current === expected;
+  }
+}
+
+export function assertExpectedRevision(expected: unknown): asserts expected is ExpectedRevision {
+  if (expected === 'any' || expected === 'no_stream' || expected === 'stream_exists') return;
+  if (typeof expected === 'number' && Number.isSafeInteger(expected) && expected >= 0) return;
+  throw new LedgerError('INVALID_ARGUMENT', 'expectedRevision is any, no_stream, stream_exists or a revision >= 0.', {
+    expectedRevision: expected,
+  });
+}
+
+export function revisionConflict(stream: string, expected: ExpectedRevision, current: Revision): LedgerError {
+  return new LedgerError(
+    'EXPECTED_REVISION_CONFLICT',
+    `Stream ${stream} is at ${current === NO_STREAM ? 'no_stream' : `revision ${current}`}, expected ${String(expected)}.`,
+    { stream, expected, actual: current === NO_STREAM ? 'no_stream' : current },
+  );
+}
+
+/** An event the stream already holds under an idempotency key. */
+export interface KeyedEvent {
+  revision: Revision;
+  position: Position;
+  type: string;
+  data: unknown;
+}
+
+export type IdempotencyOutcome =
+  | { kind: 'new' }
+  | { kind: 'duplicate'; revisions: Revision[]; positions: Position[] };
+
+/**
+ * Decides whether an append is new or a retry, given the stream's events that hold any of its keys.
+ * A retry must match the original event for event (same type, same canonical data); a partial
+ * or altered retry is `IDEMPOTENCY_KEY_REUSED`, because appending it would record a second,
+ * different fact under one key.
+ */
+export function resolveIdempotency(
+  stream: string,
+  events: readonly PreparedEvent[],
+  existing: ReadonlyMap<string, KeyedEvent>,
+): IdempotencyOutcome {
+  if (existing.size === 0) return { kind: 'new' };
+  const revisions: Revision[] = [];
+  const positions: Position[] = [];
+  for (const event of events) {
+    const original = event.idempotencyKey === undefined ? undefined : existing.get(event.idempotencyKey);
+    if (original === undefined) {
+      throw new LedgerError('IDEMPOTENCY_KEY_REUSED', 'Part of this append was already appended; retry it whole.', {
+        stream,
+        known_keys: [...existing.keys()],
+      });
+    }
+    if (original.type !== event.type || !sameJson(original.data, event.data)) {
+      throw new LedgerError('IDEMPOTENCY_KEY_REUSED', undefined, {
+        stream,
+        idempotency_key: event.idempotencyKey,
+        original_revision: original.revision,
+        original_position: original.position,
+      });
+    }
+    revisions.push(original.revision);
+    positions.push(original.position);
+  }
+  return { kind: 'duplicate', revisions, positions };
+}
+
+function isPlainObject(value: unknown): value is JsonObject {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Rejects values JSON would silently change (NaN becomes null, undefined vanishes, a Date
+ * becomes a string), so what is read back is what was appended.
+ */
+function assertJson(value: unknown, path: string): void {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return;
+    case 'number':
+      if (Number.isFinite(value)) return;
+      break;
+    case 'object':
+      if (value === null) return;
+      if (Array.isArray(value)) {
+        value.forEach((item, i) => assertJson(item, `${path}[${i}]`));
+        return;
+      }
+      if (isPlainObject(value)) {
+        for (const key of Object.keys(value)) assertJson(value[key], `${path}.${key}`);
+        return;
+      }
+      break;
+  }
+  throw new LedgerError('INVALID_ARGUMENT', `${path} is not a JSON value.`, { path });
+}
