@@ -11,3 +11,12 @@ export const nonNegative = z.number().nonnegative().finite();
 
 /** A non-negative integer: counts such as LLM calls. */
 export const nonNegativeInt = z.number().int().nonnegative();
+
+/**
+ * An idempotency key. Capped at the length `eventMetadataSchema` accepts, so a key that passes the
+ * wire contract can always be carried into the ledger's event metadata.
+ */
+export const idempotencyKey = z.string().min(1).max(256);
+
+/** A list of non-empty strings: tool names, criteria, artifact references. */
+export const stringList = z.array(z.string().min(1));

@@ -15,6 +15,8 @@ export const errorCodes = {
   EVENT_TOO_LARGE: 'The event is larger than the configured limit.',
   /** An append or read was malformed (empty stream name, duplicate keys in one append, ...). */
   INVALID_ARGUMENT: 'The request to the store was malformed.',
+  /** The global log has a hole or an event out of order: it was altered outside the ledger. */
+  LOG_INTEGRITY_VIOLATION: 'The event log is not intact.',
   /** The store is unreachable or failed in a way the caller cannot fix. */
   STORE_UNAVAILABLE: 'The event store is unavailable.',
   /** The store has been closed. */

@@ -55,14 +55,25 @@ export function prepareAppend(
   }
   const keys = new Set<string>();
   return events.map((event, index) => {
-    if (typeof event.type !== 'string' || event.type.length === 0 || event.type.length > MAX_EVENT_TYPE) {
-      throw new LedgerError('INVALID_ARGUMENT', `Event ${index} needs a type of 1 to ${MAX_EVENT_TYPE} characters.`, {
+    if (
+      typeof event.type !== 'string' ||
+      event.type.length === 0 ||
+      event.type.length > MAX_EVENT_TYPE
+    ) {
+      throw new LedgerError(
+        'INVALID_ARGUMENT',
+        `Event ${index} needs a type of 1 to ${MAX_EVENT_TYPE} characters.`,
+        {
+          stream,
+          index,
+        },
+      );
+    }
+    if (!isPlainObject(event.data)) {
+      throw new LedgerError('INVALID_ARGUMENT', `Event ${index} data must be a JSON object.`, {
         stream,
         index,
       });
-    }
-    if (!isPlainObject(event.data)) {
-      throw new LedgerError('INVALID_ARGUMENT', `Event ${index} data must be a JSON object.`, { stream, index });
     }
     assertJson(event.data, `events[${index}].data`);
     const metadata = event.metadata ?? {};
@@ -70,37 +81,61 @@ export function prepareAppend(
     const key = metadata.idempotency_key;
     if (key !== undefined) {
       if (typeof key !== 'string' || key.length === 0) {
-        throw new LedgerError('INVALID_ARGUMENT', `Event ${index} has an empty idempotency key.`, { stream, index });
+        throw new LedgerError('INVALID_ARGUMENT', `Event ${index} has an empty idempotency key.`, {
+          stream,
+          index,
+        });
       }
       if (keys.has(key)) {
-        throw new LedgerError('INVALID_ARGUMENT', 'Two events of one append share an idempotency key.', {
-          stream,
-          idempotency_key: key,
-        });
+        throw new LedgerError(
+          'INVALID_ARGUMENT',
+          'Two events of one append share an idempotency key.',
+          {
+            stream,
+            idempotency_key: key,
+          },
+        );
       }
       keys.add(key);
     }
     const dataJson = JSON.stringify(event.data);
     const bytes = Buffer.byteLength(dataJson) + Buffer.byteLength(JSON.stringify(metadata));
     if (bytes > maxEventBytes) {
-      throw new LedgerError('EVENT_TOO_LARGE', `Event ${index} is ${bytes} bytes; the limit is ${maxEventBytes}.`, {
-        stream,
-        index,
-        bytes,
-        limit: maxEventBytes,
-      });
+      throw new LedgerError(
+        'EVENT_TOO_LARGE',
+        `Event ${index} is ${bytes} bytes; the limit is ${maxEventBytes}.`,
+        {
+          stream,
+          index,
+          bytes,
+          limit: maxEventBytes,
+        },
+      );
     }
-    return { id: eventIdFor(stream, key), type: event.type, data: event.data, dataJson, metadata, idempotencyKey: key };
+    return {
+      id: eventIdFor(stream, key),
+      type: event.type,
+      data: event.data,
+      dataJson,
+      metadata,
+      idempotencyKey: key,
+    };
   });
 }
 
 export function assertStreamName(stream: unknown): asserts stream is string {
   if (typeof stream !== 'string' || stream.length === 0 || stream.length > MAX_STREAM_NAME) {
-    throw new LedgerError('INVALID_ARGUMENT', `A stream name has 1 to ${MAX_STREAM_NAME} characters.`, { stream });
+    throw new LedgerError(
+      'INVALID_ARGUMENT',
+      `A stream name has 1 to ${MAX_STREAM_NAME} characters.`,
+      { stream },
+    );
   }
   // `$` streams are EventStoreDB's system streams; reserving them keeps every adapter alike.
   if (stream.startsWith('$')) {
-    throw new LedgerError('INVALID_ARGUMENT', 'Stream names starting with "$" are reserved.', { stream });
+    throw new LedgerError('INVALID_ARGUMENT', 'Stream names starting with "$" are reserved.', {
+      stream,
+    });
   }
 }
 
@@ -121,12 +156,20 @@ export function expectedRevisionHolds(expected: ExpectedRevision, current: Revis
 export function assertExpectedRevision(expected: unknown): asserts expected is ExpectedRevision {
   if (expected === 'any' || expected === 'no_stream' || expected === 'stream_exists') return;
   if (typeof expected === 'number' && Number.isSafeInteger(expected) && expected >= 0) return;
-  throw new LedgerError('INVALID_ARGUMENT', 'expectedRevision is any, no_stream, stream_exists or a revision >= 0.', {
-    expectedRevision: expected,
-  });
+  throw new LedgerError(
+    'INVALID_ARGUMENT',
+    'expectedRevision is any, no_stream, stream_exists or a revision >= 0.',
+    {
+      expectedRevision: expected,
+    },
+  );
 }
 
-export function revisionConflict(stream: string, expected: ExpectedRevision, current: Revision): LedgerError {
+export function revisionConflict(
+  stream: string,
+  expected: ExpectedRevision,
+  current: Revision,
+): LedgerError {
   return new LedgerError(
     'EXPECTED_REVISION_CONFLICT',
     `Stream ${stream} is at ${current === NO_STREAM ? 'no_stream' : `revision ${current}`}, expected ${String(expected)}.`,
@@ -143,8 +186,7 @@ export interface KeyedEvent {
 }
 
 export type IdempotencyOutcome =
-  | { kind: 'new' }
-  | { kind: 'duplicate'; revisions: Revision[]; positions: Position[] };
+  { kind: 'new' } | { kind: 'duplicate'; revisions: Revision[]; positions: Position[] };
 
 /**
  * Decides whether an append is new or a retry, given the stream's events that hold any of its keys.
@@ -161,12 +203,17 @@ export function resolveIdempotency(
   const revisions: Revision[] = [];
   const positions: Position[] = [];
   for (const event of events) {
-    const original = event.idempotencyKey === undefined ? undefined : existing.get(event.idempotencyKey);
+    const original =
+      event.idempotencyKey === undefined ? undefined : existing.get(event.idempotencyKey);
     if (original === undefined) {
-      throw new LedgerError('IDEMPOTENCY_KEY_REUSED', 'Part of this append was already appended; retry it whole.', {
-        stream,
-        known_keys: [...existing.keys()],
-      });
+      throw new LedgerError(
+        'IDEMPOTENCY_KEY_REUSED',
+        'Part of this append was already appended; retry it whole.',
+        {
+          stream,
+          known_keys: [...existing.keys()],
+        },
+      );
     }
     if (original.type !== event.type || !sameJson(original.data, event.data)) {
       throw new LedgerError('IDEMPOTENCY_KEY_REUSED', undefined, {
@@ -182,6 +229,8 @@ export function resolveIdempotency(
   return { kind: 'duplicate', revisions, positions };
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function isPlainObject(value: unknown): value is JsonObject {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value) as unknown;
@@ -195,6 +244,9 @@ function isPlainObject(value: unknown): value is JsonObject {
 function assertJson(value: unknown, path: string): void {
   switch (typeof value) {
     case 'string':
+      // A lone surrogate is not Unicode text: it cannot be stored as UTF-8 and would not round-trip.
+      if (!LONE_SURROGATE.test(value)) return;
+      break;
     case 'boolean':
       return;
     case 'number':
@@ -207,7 +259,16 @@ function assertJson(value: unknown, path: string): void {
         return;
       }
       if (isPlainObject(value)) {
-        for (const key of Object.keys(value)) assertJson(value[key], `${path}.${key}`);
+        for (const key of Object.keys(value)) {
+          if (LONE_SURROGATE.test(key)) {
+            throw new LedgerError(
+              'INVALID_ARGUMENT',
+              `${path} has a key that is not Unicode text.`,
+              { path },
+            );
+          }
+          assertJson(value[key], `${path}.${key}`);
+        }
         return;
       }
       break;

@@ -1,0 +1,20 @@
+import type { z } from 'zod';
+import { lifecycleEventSchema } from './lifecycle-event.ts';
+import { missionDispatchSchema } from './mission-envelope.ts';
+import { eventMetadataSchema, storedEventSchema } from './stored-event.ts';
+
+export * from './primitives.ts';
+export * from './stored-event.ts';
+export * from './mission-envelope.ts';
+export * from './lifecycle-event.ts';
+
+/**
+ * The schemas published as JSON Schema, keyed by the file name they are exported under
+ * (`<key>.schema.json`). Adding one here publishes it and puts it under the drift gate.
+ */
+export const contractSchemas = {
+  'mission-dispatch': missionDispatchSchema,
+  'lifecycle-event': lifecycleEventSchema,
+  'stored-event': storedEventSchema,
+  'event-metadata': eventMetadataSchema,
+} as const satisfies Record<string, z.ZodType>;

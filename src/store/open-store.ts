@@ -1,0 +1,114 @@
+import { resolve } from 'node:path';
+import { LedgerError } from '../errors.ts';
+import type { EventStore } from './port.ts';
+import { assertSchemaName, migrateToLatest } from './sql/migrations.ts';
+import { pgliteDriver } from './sql/pglite-driver.ts';
+import { postgresDriver } from './sql/postgres-driver.ts';
+import { SqlEventStore, type SqlDriver, type SqlStoreOptions } from './sql/sql-store.ts';
+
+/** The default when `LEDGER_STORE` is unset: embedded PGlite in ./.ledger. */
+export const DEFAULT_STORE_URL = 'pglite:./.ledger';
+
+/** A parsed `LEDGER_STORE` value. */
+export type StoreLocation =
+  | { kind: 'pglite'; dataDir: string | undefined }
+  | { kind: 'postgres'; connectionString: string; schema: string }
+  | { kind: 'eventstoredb'; connectionString: string };
+
+/**
+ * Parses a store URL:
+ * - `pglite:./path` (a directory) or `pglite:memory` (nothing kept);
+ * - `postgres://user@host:5432/db?schema=ledger` (`postgresql://` too; `schema` defaults to `ledger`);
+ * - `esdb://host:2113?tls=false` (`esdb+discover://` too).
+ */
+export function parseStoreUrl(url: string): StoreLocation {
+  if (url.startsWith('pglite:')) {
+    const rest = url.slice('pglite:'.length).replace(/^\/\//, '');
+    return {
+      kind: 'pglite',
+      dataDir: rest === '' || rest === 'memory' ? undefined : resolve(rest),
+    };
+  }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new LedgerError(
+        'CONFIGURATION_INVALID',
+        'LEDGER_STORE is not a valid postgres:// URL.',
+        {
+          store: redactStoreUrl(url),
+        },
+      );
+    }
+    const schema = parsed.searchParams.get('schema') ?? 'ledger';
+    assertSchemaName(schema);
+    // pg would pass an unknown parameter to the server as a setting, which fails the connection.
+    parsed.searchParams.delete('schema');
+    return { kind: 'postgres', connectionString: parsed.toString(), schema };
+  }
+  if (url.startsWith('esdb://') || url.startsWith('esdb+discover://')) {
+    return { kind: 'eventstoredb', connectionString: url };
+  }
+  throw new LedgerError(
+    'CONFIGURATION_INVALID',
+    'LEDGER_STORE must start with pglite:, postgres://, postgresql://, esdb:// or esdb+discover://.',
+    { store: redactStoreUrl(url) },
+  );
+}
+
+/** The URL with any password replaced, for logs and start-up banners. */
+export function redactStoreUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):([^@/]*)@/, '//$1:***@');
+}
+
+export type OpenStoreOptions = Omit<SqlStoreOptions, 'schema'>;
+
+/**
+ * Opens the store a URL names and brings its schema up to date. Migrations are idempotent and
+ * safe when several processes start at once.
+ */
+export async function openStore(
+  url: string = DEFAULT_STORE_URL,
+  options: OpenStoreOptions = {},
+): Promise<EventStore> {
+  const location = parseStoreUrl(url);
+  switch (location.kind) {
+    case 'pglite': {
+      const driver = await pgliteDriver(location.dataDir);
+      return openSqlStore(driver, { ...options, schema: 'ledger' });
+    }
+    case 'postgres':
+      return openSqlStore(postgresDriver(location.connectionString), {
+        ...options,
+        schema: location.schema,
+      });
+    case 'eventstoredb': {
+      // Loaded on demand: the gRPC client is heavy and most deployments never need it.
+      const { openEventStoreDb } = await import('./eventstoredb/esdb-store.ts');
+      return openEventStoreDb(location.connectionString, { maxEventBytes: options.maxEventBytes });
+    }
+  }
+}
+
+/** Migrates and wraps an SQL driver; closes the driver if migration fails. */
+export async function openSqlStore(
+  driver: SqlDriver,
+  options: SqlStoreOptions,
+): Promise<SqlEventStore> {
+  try {
+    await migrateToLatest(driver.db, options.schema ?? 'ledger');
+  } catch (error) {
+    await driver.close().catch(() => undefined);
+    throw error instanceof LedgerError
+      ? error
+      : new LedgerError(
+          'STORE_UNAVAILABLE',
+          'Could not open the event store.',
+          {},
+          { cause: error },
+        );
+  }
+  return new SqlEventStore(driver, options);
+}
