@@ -9,13 +9,13 @@ export const jsonObjectSchema = z.record(z.string(), z.unknown());
  * event commits; the rest comes from the appender.
  */
 export const eventMetadataSchema = z.strictObject({
-  trace_id: z.string().min(1).optional(),
+  trace_id: z.string().min(1).max(1024).optional(),
   /** Unique per stream: a retried append with the same key appends nothing. */
   idempotency_key: z.string().min(1).max(256).optional(),
-  causation_id: z.string().min(1).optional(),
-  correlation_id: z.string().min(1).optional(),
+  causation_id: z.string().min(1).max(1024).optional(),
+  correlation_id: z.string().min(1).max(1024).optional(),
   /** Who caused the event, e.g. `operator:alice` or `factory:instance-7`. */
-  actor: z.string().min(1).optional(),
+  actor: z.string().min(1).max(1024).optional(),
   recorded_at: isoDateTime,
 });
 export type EventMetadata = z.infer<typeof eventMetadataSchema>;

@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { v5 as uuidv5 } from 'uuid';
+import { createHash, randomUUID } from 'node:crypto';
 import { sameJson } from '../audit/canonical-json.ts';
 import { LedgerError } from '../errors.ts';
 import type { JsonObject } from '../json.ts';
@@ -16,8 +15,16 @@ export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 
 const MAX_STREAM_NAME = 512;
 const MAX_EVENT_TYPE = 256;
-/** Namespace for deterministic event ids derived from (stream, idempotency key). */
-const EVENT_ID_NAMESPACE = '6f1c8e0a-4c1d-5b7e-9a51-3a2f4b8c9d10';
+/** Namespace (RFC 9562 UUID) for deterministic event ids derived from (stream, idempotency key). */
+const EVENT_ID_NAMESPACE = Buffer.from('6f1c8e0a4c1d5b7e9a513a2f4b8c9d10', 'hex');
+/** Metadata an appender may set; `recorded_at` is the store's. */
+const METADATA_KEYS = new Set([
+  'trace_id',
+  'idempotency_key',
+  'causation_id',
+  'correlation_id',
+  'actor',
+]);
 
 /** An event validated and serialized once, ready for any adapter to write. */
 export interface PreparedEvent {
@@ -27,6 +34,8 @@ export interface PreparedEvent {
   /** `data` serialized exactly as it will be stored. */
   dataJson: string;
   metadata: NewEventMetadata;
+  /** `metadata` serialized, without the `recorded_at` the store adds at commit. */
+  metadataJson: string;
   idempotencyKey: string | undefined;
 }
 
@@ -38,9 +47,16 @@ export const NO_STREAM = -1;
  * (EventStoreDB deduplicates on it), random otherwise.
  */
 export function eventIdFor(stream: string, idempotencyKey: string | undefined): string {
-  return idempotencyKey === undefined
-    ? randomUUID()
-    : uuidv5(`${stream}\u0000${idempotencyKey}`, EVENT_ID_NAMESPACE);
+  if (idempotencyKey === undefined) return randomUUID();
+  // UUID version 5 (RFC 9562 section 5.5): SHA-1 of namespace and name, version and variant set.
+  const hash = createHash('sha1')
+    .update(EVENT_ID_NAMESPACE)
+    .update(`${stream}\u0000${idempotencyKey}`)
+    .digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x50;
+  hash[8] = (hash[8]! & 0x3f) | 0x80;
+  const hex = hash.toString('hex', 0, 16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /** Validates an append call and serializes its events. Throws `INVALID_ARGUMENT` or `EVENT_TOO_LARGE`. */
@@ -50,77 +66,101 @@ export function prepareAppend(
   maxEventBytes: number,
 ): PreparedEvent[] {
   assertStreamName(stream);
-  if (!Array.isArray(events) || events.length === 0) {
+  // Checked through `unknown`: Array.isArray would narrow a readonly array to any[].
+  const list: unknown = events;
+  if (!Array.isArray(list) || events.length === 0) {
     throw new LedgerError('INVALID_ARGUMENT', 'An append needs at least one event.', { stream });
   }
   const keys = new Set<string>();
   return events.map((event, index) => {
-    if (
-      typeof event.type !== 'string' ||
-      event.type.length === 0 ||
-      event.type.length > MAX_EVENT_TYPE
-    ) {
-      throw new LedgerError(
-        'INVALID_ARGUMENT',
-        `Event ${index} needs a type of 1 to ${MAX_EVENT_TYPE} characters.`,
-        {
-          stream,
-          index,
-        },
-      );
+    const type: unknown = event.type;
+    if (typeof type !== 'string' || type.length === 0 || type.length > MAX_EVENT_TYPE) {
+      const message = `Event ${index} needs a type of 1 to ${MAX_EVENT_TYPE} characters.`;
+      throw new LedgerError('INVALID_ARGUMENT', message, { stream, index });
     }
     if (!isPlainObject(event.data)) {
-      throw new LedgerError('INVALID_ARGUMENT', `Event ${index} data must be a JSON object.`, {
-        stream,
-        index,
-      });
+      const message = `Event ${index} data must be a JSON object.`;
+      throw new LedgerError('INVALID_ARGUMENT', message, { stream, index });
     }
     assertJson(event.data, `events[${index}].data`);
     const metadata = event.metadata ?? {};
-    assertJson(metadata, `events[${index}].metadata`);
+    assertMetadata(metadata, stream, index);
     const key = metadata.idempotency_key;
     if (key !== undefined) {
-      if (typeof key !== 'string' || key.length === 0) {
-        throw new LedgerError('INVALID_ARGUMENT', `Event ${index} has an empty idempotency key.`, {
-          stream,
-          index,
-        });
-      }
       if (keys.has(key)) {
-        throw new LedgerError(
-          'INVALID_ARGUMENT',
-          'Two events of one append share an idempotency key.',
-          {
-            stream,
-            idempotency_key: key,
-          },
-        );
+        const message = 'Two events of one append share an idempotency key.';
+        throw new LedgerError('INVALID_ARGUMENT', message, { stream, idempotency_key: key });
       }
       keys.add(key);
     }
     const dataJson = JSON.stringify(event.data);
-    const bytes = Buffer.byteLength(dataJson) + Buffer.byteLength(JSON.stringify(metadata));
+    const metadataJson = JSON.stringify(metadata);
+    const bytes = Buffer.byteLength(dataJson) + Buffer.byteLength(metadataJson);
     if (bytes > maxEventBytes) {
-      throw new LedgerError(
-        'EVENT_TOO_LARGE',
-        `Event ${index} is ${bytes} bytes; the limit is ${maxEventBytes}.`,
-        {
-          stream,
-          index,
-          bytes,
-          limit: maxEventBytes,
-        },
-      );
+      const message = `Event ${index} is ${bytes} bytes; the limit is ${maxEventBytes}.`;
+      throw new LedgerError('EVENT_TOO_LARGE', message, {
+        stream,
+        index,
+        bytes,
+        limit: maxEventBytes,
+      });
     }
     return {
       id: eventIdFor(stream, key),
-      type: event.type,
+      type,
       data: event.data,
       dataJson,
       metadata,
+      metadataJson,
       idempotencyKey: key,
     };
   });
+}
+
+/** Metadata is a flat object of the known keys with non-empty string values (as schemas/stored-event.ts says). */
+function assertMetadata(
+  metadata: unknown,
+  stream: string,
+  index: number,
+): asserts metadata is NewEventMetadata {
+  if (!isPlainObject(metadata)) {
+    throw new LedgerError('INVALID_ARGUMENT', `Event ${index} metadata must be an object.`, {
+      stream,
+      index,
+    });
+  }
+  for (const [name, value] of Object.entries(metadata)) {
+    if (value === undefined) continue;
+    if (!METADATA_KEYS.has(name)) {
+      throw new LedgerError(
+        'INVALID_ARGUMENT',
+        `Event ${index} metadata has an unknown key ${JSON.stringify(name)}.`,
+        {
+          stream,
+          index,
+          key: name,
+          allowed: [...METADATA_KEYS],
+        },
+      );
+    }
+    const max = name === 'idempotency_key' ? 256 : 1024;
+    if (
+      typeof value !== 'string' ||
+      value.length === 0 ||
+      value.length > max ||
+      LONE_SURROGATE.test(value)
+    ) {
+      throw new LedgerError(
+        'INVALID_ARGUMENT',
+        `Event ${index} metadata ${name} must be a string of 1 to ${max} characters.`,
+        {
+          stream,
+          index,
+          key: name,
+        },
+      );
+    }
+  }
 }
 
 export function assertStreamName(stream: unknown): asserts stream is string {

@@ -40,7 +40,7 @@ function event(type: string, data: Record<string, unknown> = {}, key?: string): 
   return key === undefined ? { type, data } : { type, data, metadata: { idempotency_key: key } };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Reads the whole global log after `after`, keeping only streams under `prefix`. */
 async function readOwn(store: EventStore, prefix: string, after = 0): Promise<StoredEvent[]> {

@@ -93,8 +93,8 @@ export function esdbPositionOf(resolved: AnyResolvedEvent): EsdbPosition | undef
   return commit === undefined ? undefined : { commit, prepare: commit };
 }
 
-/** The port's global position of a read result (its prepare position). */
-export function positionOf(resolved: AnyResolvedEvent): Position {
+/** Like {@link esdbPositionOf}, but a record without a position is an error. */
+export function requireEsdbPosition(resolved: AnyResolvedEvent): EsdbPosition {
   const position = esdbPositionOf(resolved);
   if (position === undefined) {
     throw corrupt(
@@ -104,7 +104,12 @@ export function positionOf(resolved: AnyResolvedEvent): Position {
       },
     );
   }
-  return toSafeNumber(position.prepare, 'position');
+  return position;
+}
+
+/** The port's global position of a read result (its prepare position). */
+export function positionOf(resolved: AnyResolvedEvent): Position {
+  return toSafeNumber(requireEsdbPosition(resolved).prepare, 'position');
 }
 
 /**

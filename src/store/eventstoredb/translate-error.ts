@@ -70,7 +70,7 @@ export function translateEsdbError(error: unknown, context: EsdbErrorContext): L
     case ErrorType.MAXIMUM_APPEND_SIZE_EXCEEDED:
       return new LedgerError(
         'EVENT_TOO_LARGE',
-        'The append exceeds EventStoreDB\u2019s maximum append size.',
+        `The append exceeds EventStoreDB's maximum append size.`,
         { ...contextDetails(context), limit: numberField(error, 'maxAppendSize') },
         { cause: error },
       );

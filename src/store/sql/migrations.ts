@@ -1,5 +1,6 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { LedgerError } from '../../errors.ts';
+import { appendBatchFunction } from './append-function.ts';
 import type { LedgerTables } from './tables.ts';
 
 /**
@@ -36,6 +37,7 @@ function migrations(schema: string): Record<string, Migration> {
           .addColumn('position', 'int8', (c) => c.notNull())
           .execute();
         await db.withSchema(schema).insertInto('head').values({ id: 1, position: 0 }).execute();
+        await appendBatchFunction(schema).execute(db);
       },
     },
   };

@@ -1,15 +1,11 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { LedgerError } from '../../errors.ts';
 import {
   DEFAULT_MAX_EVENT_BYTES,
-  NO_STREAM,
   assertExpectedRevision,
   assertStreamName,
-  expectedRevisionHolds,
   prepareAppend,
-  resolveIdempotency,
   revisionConflict,
-  type KeyedEvent,
   type PreparedEvent,
 } from '../append-plan.ts';
 import type {
@@ -21,7 +17,6 @@ import type {
   Position,
   ReadAllOptions,
   ReadStreamOptions,
-  Revision,
   StoreCapabilities,
   StoredEvent,
   SubscribeOptions,
@@ -48,6 +43,11 @@ export interface SqlStoreOptions {
   maxEventBytes?: number;
   /** Most events one group-commit transaction carries. Default 2,000. */
   maxBatchEvents?: number;
+  /**
+   * Group-commit batches in flight at once. They commit one after another under the head lock;
+   * a second overlaps its transfer with the first one's execution. Default 2.
+   */
+  maxBatchesInFlight?: number;
   /** Longest a live subscriber waits before re-reading, should a notification be lost. Default 1 s. */
   pollIntervalMs?: number;
   /**
@@ -111,10 +111,10 @@ export class SqlEventStore implements EventStore {
     };
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.beforeCommit = options.beforeCommit;
-    this.queue = new GroupCommitQueue(
-      (batch) => this.commitBatch(batch),
-      options.maxBatchEvents ?? 2000,
-    );
+    this.queue = new GroupCommitQueue((batch) => this.commitBatch(batch), {
+      maxBatchWeight: options.maxBatchEvents ?? 2000,
+      maxInFlight: options.maxBatchesInFlight ?? 2,
+    });
   }
 
   async append(
@@ -126,7 +126,7 @@ export class SqlEventStore implements EventStore {
     const expected = options.expectedRevision ?? 'any';
     assertExpectedRevision(expected);
     const prepared = prepareAppend(stream, events, this.capabilities.maxEventBytes);
-    return this.queue.submit({ stream, events: prepared, expected }, prepared.length);
+    return this.queue.submit({ stream, events: prepared, expected }, stream, prepared.length);
   }
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
@@ -218,107 +218,50 @@ export class SqlEventStore implements EventStore {
   }
 
   private async commitBatch(batch: Pending<AppendRequest, AppendResult>[]): Promise<void> {
-    const { outcomes, head } = await this.run(() =>
-      this.db.transaction().execute(async (trx) => {
-        const locked = await sql<{ position: string | number }>`
-          select position from ${sql.table(`${this.schema}.head`)} where id = 1 for update`.execute(
-          trx,
-        );
-        const start = Number(locked.rows[0]?.position ?? 0);
-        const recordedAt = new Date().toISOString();
-        const { revisions, keyed } = await this.loadBatchState(trx, batch);
-        const planned = planBatch(batch, start, revisions, keyed, recordedAt);
-        if (planned.rows.length > 0) await this.writeRows(trx, planned.rows, planned.head);
-        if (this.beforeCommit !== undefined) await this.beforeCommit();
-        return planned;
-      }),
-    );
+    const recordedAt = new Date().toISOString();
+    const events = batch.flatMap((p) => p.request.events);
+    const rows = await this.run(async () => {
+      const call = sql<OutcomeRow>`
+        select * from ${sql.table(`${this.schema}.append_batch`)}(
+          ${batch.map((p) => p.request.stream)}::text[],
+          ${batch.map((p) => String(p.request.expected))}::text[],
+          ${batch.map((p) => p.request.events.length)}::int4[],
+          ${batch.flatMap((p, i) => p.request.events.map(() => i + 1))}::int4[],
+          ${events.map((e) => e.id)}::uuid[],
+          ${events.map((e) => e.type)}::text[],
+          ${`[${events.map((e) => e.dataJson).join(',')}]`}::json,
+          ${`[${events.map((e) => withRecordedAt(e.metadataJson, recordedAt)).join(',')}]`}::json,
+          ${events.map((e) => e.idempotencyKey ?? null)}::text[],
+          ${this.channel})`;
+      if (this.beforeCommit === undefined) return (await call.execute(this.db)).rows;
+      const hook = this.beforeCommit;
+      return this.db.transaction().execute(async (trx) => {
+        const result = await call.execute(trx);
+        await hook();
+        return result.rows;
+      });
+    });
+    let head = 0;
     batch.forEach((pending, i) => {
-      const outcome = outcomes[i];
-      if (outcome === undefined) return;
-      if ('ok' in outcome) pending.resolve(outcome.ok);
-      else pending.reject(outcome.error);
+      const row = rows[i];
+      if (row === undefined) {
+        pending.reject(
+          new LedgerError('STORE_UNAVAILABLE', 'The store returned no outcome for an append.'),
+        );
+        return;
+      }
+      const outcome = toOutcome(pending.request, row);
+      if ('ok' in outcome) {
+        pending.resolve(outcome.ok);
+        head = Math.max(head, ...outcome.ok.positions);
+      } else {
+        pending.reject(outcome.error);
+      }
     });
     this.noteHead(head);
   }
 
-  /** Current revisions of the batch's streams and the events already holding its idempotency keys. */
-  private async loadBatchState(
-    trx: Transaction<LedgerTables>,
-    batch: Pending<AppendRequest, AppendResult>[],
-  ): Promise<{ revisions: Map<string, Revision>; keyed: Map<string, KeyedEvent> }> {
-    const streams = [...new Set(batch.map((p) => p.request.stream))];
-    const keyStreams: string[] = [];
-    const keys: string[] = [];
-    for (const { request } of batch) {
-      for (const event of request.events) {
-        if (event.idempotencyKey === undefined) continue;
-        keyStreams.push(request.stream);
-        keys.push(event.idempotencyKey);
-      }
-    }
-    const events = sql.table(`${this.schema}.events`);
-    // One round trip: stream revisions and keyed events, told apart by `kind`.
-    const result = await sql<{
-      kind: 'r' | 'k';
-      stream_id: string;
-      revision: string | number | null;
-      key: string | null;
-      position: string | number | null;
-      type: string | null;
-      data: unknown;
-    }>`
-      select 'r' as kind, s.stream_id,
-             (select max(e.revision) from ${events} e where e.stream_id = s.stream_id) as revision,
-             null::text as key, null::int8 as position, null::text as type, null::json as data
-        from unnest(${streams}::text[]) as s(stream_id)
-      union all
-      select 'k', e.stream_id, e.revision, e.idempotency_key, e.position, e.type, e.data
-        from ${events} e
-        join unnest(${keyStreams}::text[], ${keys}::text[]) as k(stream_id, key)
-          on e.stream_id = k.stream_id and e.idempotency_key = k.key`.execute(trx);
-    const revisions = new Map<string, Revision>();
-    const keyed = new Map<string, KeyedEvent>();
-    for (const row of result.rows) {
-      if (row.kind === 'r') {
-        revisions.set(row.stream_id, row.revision === null ? NO_STREAM : Number(row.revision));
-      } else {
-        keyed.set(keyedId(row.stream_id, row.key ?? ''), {
-          revision: Number(row.revision),
-          position: Number(row.position),
-          type: row.type ?? '',
-          data: row.data,
-        });
-      }
-    }
-    return { revisions, keyed };
-  }
-
-  private async writeRows(
-    trx: Transaction<LedgerTables>,
-    rows: PlannedRow[],
-    head: Position,
-  ): Promise<void> {
-    // Column arrays through unnest: nine parameters whatever the batch size.
-    await sql`
-      with inserted as (
-        insert into ${sql.table(`${this.schema}.events`)}
-          (position, event_id, stream_id, revision, type, data, metadata, idempotency_key)
-        select * from unnest(
-          ${rows.map((r) => r.position)}::int8[], ${rows.map((r) => r.id)}::uuid[],
-          ${rows.map((r) => r.stream)}::text[], ${rows.map((r) => r.revision)}::int8[],
-          ${rows.map((r) => r.type)}::text[], ${rows.map((r) => r.dataJson)}::json[],
-          ${rows.map((r) => r.metadataJson)}::json[], ${rows.map((r) => r.idempotencyKey)}::text[])
-        returning 1
-      ), moved as (
-        update ${sql.table(`${this.schema}.head`)} set position = ${head} where id = 1 returning 1
-      )
-      select pg_notify(${this.channel}, ${String(head)}), (select count(*) from inserted), (select count(*) from moved)`.execute(
-      trx,
-    );
-  }
-
-  private table<T extends keyof LedgerTables & string>(name: T) {
+  private table<T extends keyof LedgerTables>(name: T) {
     return this.db.withSchema(this.schema).selectFrom(name);
   }
 
@@ -369,90 +312,46 @@ export class SqlEventStore implements EventStore {
   }
 }
 
-interface PlannedRow {
-  position: Position;
-  id: string;
-  stream: string;
-  revision: Revision;
-  type: string;
-  dataJson: string;
-  metadataJson: string;
-  idempotencyKey: string | null;
+interface OutcomeRow {
+  outcome: 'ok' | 'duplicate' | 'conflict' | 'key_reused';
+  revisions: (string | number)[] | null;
+  positions: (string | number)[] | null;
+  stream_revision: string | number;
 }
 
-function keyedId(stream: string, key: string): string {
-  return `${stream}\u0000${key}`;
-}
-
-/**
- * Decides every append of a batch in arrival order against the state read under the head lock.
- * Pure: each append's conflict or duplicate is its own outcome, and later appends in the batch
- * see the revisions and keys of earlier ones.
- */
-function planBatch(
-  batch: Pending<AppendRequest, AppendResult>[],
-  start: Position,
-  revisions: Map<string, Revision>,
-  keyed: Map<string, KeyedEvent>,
-  recordedAt: string,
-): { outcomes: Outcome[]; rows: PlannedRow[]; head: Position } {
-  const rows: PlannedRow[] = [];
-  let head = start;
-  const outcomes = batch.map(({ request }): Outcome => {
-    const { stream, events, expected } = request;
-    const current = revisions.get(stream) ?? NO_STREAM;
-    try {
-      const existing = new Map<string, KeyedEvent>();
-      for (const event of events) {
-        if (event.idempotencyKey === undefined) continue;
-        const original = keyed.get(keyedId(stream, event.idempotencyKey));
-        if (original !== undefined) existing.set(event.idempotencyKey, original);
-      }
-      const idempotency = resolveIdempotency(stream, events, existing);
-      if (idempotency.kind === 'duplicate') {
-        return { ok: { stream, ...idempotency, nextExpectedRevision: current, duplicate: true } };
-      }
-      if (!expectedRevisionHolds(expected, current))
-        return { error: revisionConflict(stream, expected, current) };
-      const result: AppendResult = {
-        stream,
-        revisions: [],
-        positions: [],
-        nextExpectedRevision: current,
-        duplicate: false,
-      };
-      for (const event of events) {
-        head += 1;
-        result.nextExpectedRevision += 1;
-        const row: PlannedRow = {
-          position: head,
-          id: event.id,
+/** Turns the database's verdict on one append into its result or its error. */
+function toOutcome(request: AppendRequest, row: OutcomeRow): Outcome {
+  const { stream, expected } = request;
+  const current = Number(row.stream_revision);
+  switch (row.outcome) {
+    case 'ok':
+    case 'duplicate':
+      return {
+        ok: {
           stream,
-          revision: result.nextExpectedRevision,
-          type: event.type,
-          dataJson: event.dataJson,
-          metadataJson: JSON.stringify({ ...event.metadata, recorded_at: recordedAt }),
-          idempotencyKey: event.idempotencyKey ?? null,
-        };
-        rows.push(row);
-        result.revisions.push(row.revision);
-        result.positions.push(row.position);
-        if (event.idempotencyKey !== undefined) {
-          keyed.set(keyedId(stream, event.idempotencyKey), {
-            revision: row.revision,
-            position: row.position,
-            type: event.type,
-            data: event.data,
-          });
-        }
-      }
-      revisions.set(stream, result.nextExpectedRevision);
-      return { ok: result };
-    } catch (error) {
-      return { error };
-    }
-  });
-  return { outcomes, rows, head };
+          revisions: (row.revisions ?? []).map(Number),
+          positions: (row.positions ?? []).map(Number),
+          nextExpectedRevision: current,
+          duplicate: row.outcome === 'duplicate',
+        },
+      };
+    case 'conflict':
+      return { error: revisionConflict(stream, expected, current) };
+    case 'key_reused':
+      return {
+        error: new LedgerError(
+          'IDEMPOTENCY_KEY_REUSED',
+          'An idempotency key of this append is held by different content, or only part of the append was a retry.',
+          { stream, idempotency_keys: request.events.map((e) => e.idempotencyKey ?? null) },
+        ),
+      };
+  }
+}
+
+/** Adds `recorded_at` as the last key of serialized metadata, without parsing it again. */
+function withRecordedAt(metadataJson: string, recordedAt: string): string {
+  const stamp = `"recorded_at":${JSON.stringify(recordedAt)}}`;
+  return metadataJson === '{}' ? `{${stamp}` : `${metadataJson.slice(0, -1)},${stamp}`;
 }
 
 function toStoredEvent(row: EventRow): StoredEvent {
