@@ -1,0 +1,85 @@
+import type { AddressInfo } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { loadConfig, type LedgerConfig } from '../config.ts';
+import { createApp } from '../http/app.ts';
+import { createLogger } from '../logger.ts';
+import { openStore, parseStoreUrl, redactStoreUrl } from '../store/open-store.ts';
+
+async function packageVersion(): Promise<string> {
+  const pkg = JSON.parse(
+    await readFile(new URL('../../package.json', import.meta.url), 'utf8'),
+  ) as { version: string };
+  return pkg.version;
+}
+
+function banner(url: string, config: LedgerConfig, version: string): string {
+  const location = parseStoreUrl(config.LEDGER_STORE);
+  const durability =
+    location.kind === 'pglite'
+      ? location.dataDir === undefined
+        ? 'embedded PGlite in memory: nothing is kept after exit'
+        : 'embedded PGlite (no fsync: for development, not production)'
+      : location.kind;
+  const rows: [string, string][] = [
+    ['url', url],
+    ['store', `${redactStoreUrl(config.LEDGER_STORE)} (${durability})`],
+    ['environment', config.LEDGER_ENV],
+    ['max event size', `${config.LEDGER_MAX_EVENT_BYTES} bytes`],
+    ['log level', config.LOG_LEVEL],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return [
+    `mission-ledger ${version}`,
+    ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`),
+    '',
+  ].join('\n');
+}
+
+/**
+ * `ledger serve`: open the store (migrating it), serve HTTP, and on SIGINT or SIGTERM stop
+ * accepting connections, let in-flight requests and appends finish, then close the store.
+ */
+export async function runServe(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL);
+  const version = await packageVersion();
+  const store = await openStore(config.LEDGER_STORE, {
+    maxEventBytes: config.LEDGER_MAX_EVENT_BYTES,
+  });
+  const app = createApp({
+    store,
+    logger,
+    info: { store: redactStoreUrl(config.LEDGER_STORE), env: config.LEDGER_ENV, version },
+  });
+  const server = app.listen(config.PORT, config.HOST);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
+  process.stderr.write(banner(url, config, version));
+  logger.info(
+    { url, store: redactStoreUrl(config.LEDGER_STORE), env: config.LEDGER_ENV },
+    'listening',
+  );
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    server.close(() => {
+      void store.close().then(
+        () => logger.info('stopped'),
+        (error: unknown) => {
+          logger.error({ err: error }, 'closing the store failed');
+          process.exitCode = 1;
+        },
+      );
+    });
+    server.closeIdleConnections();
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { LedgerError } from './errors.ts';
+import { DEFAULT_STORE_URL } from './store/open-store.ts';
+import { DEFAULT_MAX_EVENT_BYTES } from './store/append-plan.ts';
+
+/**
+ * The ledger's configuration, from the environment. Every variable is documented in the
+ * README's configuration table; a test keeps the two in step.
+ */
+export const configSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(4100),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  LEDGER_STORE: z.string().min(1).default(DEFAULT_STORE_URL),
+  LEDGER_ENV: z.enum(['development', 'staging', 'production']).default('development'),
+  LEDGER_MAX_EVENT_BYTES: z.coerce.number().int().min(1024).default(DEFAULT_MAX_EVENT_BYTES),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type LedgerConfig = z.infer<typeof configSchema>;
+
+/** Reads the configuration; an invalid value fails start-up with every problem named. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): LedgerConfig {
+  const defined = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ''),
+  );
+  const parsed = configSchema.safeParse(defined);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new LedgerError(
+      'CONFIGURATION_INVALID',
+      `Invalid configuration: ${problems.join('; ')}`,
+      { problems },
+    );
+  }
+  return parsed.data;
+}

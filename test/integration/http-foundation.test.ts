@@ -1,0 +1,64 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/http/app.ts';
+import { createLogger } from '../../src/logger.ts';
+import { openStore } from '../../src/store/open-store.ts';
+import type { EventStore } from '../../src/store/port.ts';
+import { dropSchemas, freshSchemaName, storeUrl } from '../support/postgres.ts';
+
+describe.each([
+  ['PGlite', () => 'pglite:memory'],
+  ['PostgreSQL', () => storeUrl(freshSchemaName())],
+])('HTTP foundation on %s', (_name, url) => {
+  let store: EventStore;
+  let server: Server;
+  let base: string;
+
+  beforeAll(async () => {
+    store = await openStore(url());
+    const app = createApp({
+      store,
+      logger: createLogger('silent'),
+      info: { store: 'test', env: 'test', version: '0' },
+    });
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await store.close();
+    await dropSchemas();
+  });
+
+  it('reports health and readiness', async () => {
+    const health = await fetch(`${base}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok', env: 'test' });
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ready', store: { status: 'up' } });
+  });
+
+  it('pages the global log by position', async () => {
+    for (let i = 0; i < 5; i += 1) await store.append(`s-${i}`, [{ type: 'e', data: { i } }]);
+    const first = (await (await fetch(`${base}/events?after=0&limit=3`)).json()) as {
+      events: { position: number; data: { i: number } }[];
+      next_after: number;
+    };
+    expect(first.events.map((e) => e.data.i)).toEqual([0, 1, 2]);
+    const second = (await (
+      await fetch(`${base}/events?after=${first.next_after}&limit=3`)
+    ).json()) as typeof first;
+    expect(second.events.map((e) => e.data.i)).toEqual([3, 4]);
+  });
+
+  it('answers a bad parameter with a stable error code', async () => {
+    const res = await fetch(`${base}/events?limit=-1`);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      error: { code: 'INVALID_ARGUMENT', details: { limit: '-1' } },
+    });
+  });
+});

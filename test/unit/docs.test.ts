@@ -1,0 +1,36 @@
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { configSchema } from '../../src/config.ts';
+import { errorCodes } from '../../src/errors.ts';
+import { errorStatus } from '../../src/http/error-status.ts';
+
+const read = (path: string) => readFile(new URL(`../../${path}`, import.meta.url), 'utf8');
+
+/** Rows of a markdown table whose first cell is a `code` span: name -> remaining cells. */
+function tableRows(markdown: string): Map<string, string[]> {
+  const rows = new Map<string, string[]>();
+  for (const line of markdown.split('\n')) {
+    const match = /^\|\s*`([A-Z_0-9]+)`\s*\|(.*)\|\s*$/.exec(line);
+    if (match)
+      rows.set(
+        match[1]!,
+        match[2]!.split('|').map((cell) => cell.trim()),
+      );
+  }
+  return rows;
+}
+
+describe('documentation matches the code', () => {
+  it('docs/errors.md lists every error code with its HTTP status, and nothing else', async () => {
+    const rows = tableRows(await read('docs/errors.md'));
+    expect([...rows.keys()].sort()).toEqual(Object.keys(errorCodes).sort());
+    for (const [code, cells] of rows) {
+      expect(cells[0], code).toBe(String(errorStatus[code as keyof typeof errorStatus]));
+    }
+  });
+
+  it('the README configuration table lists every environment variable the ledger reads', async () => {
+    const rows = tableRows(await read('README.md'));
+    for (const name of Object.keys(configSchema.shape)) expect(rows.has(name), name).toBe(true);
+  });
+});
