@@ -295,7 +295,8 @@ function assertJson(value: unknown, path: string): void {
     case 'object':
       if (value === null) return;
       if (Array.isArray(value)) {
-        value.forEach((item, i) => assertJson(item, `${path}[${i}]`));
+        // An index loop, not forEach: forEach skips the holes of a sparse array, which JSON turns into null.
+        for (let i = 0; i < value.length; i += 1) assertJson(value[i], `${path}[${i}]`);
         return;
       }
       if (isPlainObject(value)) {

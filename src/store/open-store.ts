@@ -58,9 +58,21 @@ export function parseStoreUrl(url: string): StoreLocation {
   );
 }
 
-/** The URL with any password replaced, for logs and start-up banners. */
+/**
+ * The URL with its credentials replaced, for logs, banners and error details. Whatever stands
+ * between the scheme and the last `@` is treated as credentials, so malformed URLs (an unencoded
+ * `@` or `/` in a password, a missing slash) leak nothing either.
+ */
 export function redactStoreUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]+):([^@/]*)@/, '//$1:***@');
+  const at = url.lastIndexOf('@');
+  if (at < 0) return url;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/{1,2}/i.exec(url);
+  const start = scheme === null ? 0 : scheme[0].length;
+  const credentials = url.slice(start, at);
+  const colon = credentials.indexOf(':');
+  if (colon < 0 && !credentials.includes('/')) return url; // a user name alone: nothing secret
+  const user = colon > 0 && !credentials.slice(0, colon).includes('/') ? credentials.slice(0, colon + 1) : '';
+  return `${url.slice(0, start)}${user}***${url.slice(at)}`;
 }
 
 export type OpenStoreOptions = Omit<SqlStoreOptions, 'schema'>;

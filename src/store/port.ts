@@ -97,8 +97,8 @@ export interface StoreCapabilities {
  * - Idempotency keys are unique per stream and enforced by the store: retrying an append whose
  *   events all carry keys the stream already holds (for the same type and data) appends nothing
  *   and returns the original revisions and positions with `duplicate: true`, whatever the
- *   expected revision says. Reusing a key for different content, or retrying only part of an
- *   append, fails with `IDEMPOTENCY_KEY_REUSED`.
+ *   expected revision says. Reusing a key for different content, or an append that mixes events
+ *   the stream already holds with new ones, fails with `IDEMPOTENCY_KEY_REUSED`.
  *
  * @example
  * const r = await store.append('mission-m1', [{ type: 'mission.dispatched', data }], {

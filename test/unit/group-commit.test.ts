@@ -234,7 +234,7 @@ describe('GroupCommitQueue', () => {
     ]);
     expect(fake.batches).toEqual([['a', 'b', 'c']]);
     expect(results[0]).toEqual({ status: 'fulfilled', value: 'a:done' });
-    expect(results[1]!.status).toBe('rejected');
+    expect(results[1].status).toBe('rejected');
     expect((results[1] as PromiseRejectedResult).reason).toBe(conflict);
     expect(results[2]).toEqual({ status: 'fulfilled', value: 'c:done' });
   });

@@ -101,6 +101,10 @@ export class GroupCommitQueue<Req, Res> {
   private async run(batch: Pending<Req, Res>[]): Promise<void> {
     try {
       await this.flush(batch);
+      // A flush that forgot a request would leave its caller waiting forever.
+      for (const pending of batch) {
+        if (!pending.settled) pending.reject(new Error('group commit: the flush settled no outcome for this request'));
+      }
     } catch (error) {
       for (const pending of batch) if (!pending.settled) pending.reject(error);
     } finally {

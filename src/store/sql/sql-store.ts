@@ -178,28 +178,42 @@ export class SqlEventStore implements EventStore {
     await this.unlisten;
     const stopped = () => this.closed || options.signal?.aborted === true;
     while (!stopped()) {
-      const events = await this.readAll({ after, limit: batchSize });
+      const { events, head } = await this.readPage(after, batchSize);
       for (const event of events) {
         // Positions are dense: a hole means rows were removed behind the ledger's back.
-        if (event.position !== after + 1) {
-          throw new LedgerError(
-            'LOG_INTEGRITY_VIOLATION',
-            `Position ${after + 1} is missing from the log.`,
-            {
-              expected: after + 1,
-              found: event.position,
-            },
-          );
-        }
+        if (event.position !== after + 1) throw missingPosition(after + 1, event.position);
         yield event;
         after = event.position;
         if (stopped()) return;
       }
       if (events.length < batchSize) {
+        // The page and the head come from one snapshot: a head beyond the last event read means
+        // the tail of the log was removed, which no later event would ever reveal.
+        if (head > after) throw missingPosition(after + 1, null);
         options.onCaughtUp?.(after);
         await this.waitBeyond(after, options.signal);
       }
     }
+  }
+
+  /** A page of the log after `after`, and the head position, read in one statement (one snapshot). */
+  private async readPage(after: Position, limit: number): Promise<{ events: StoredEvent[]; head: Position }> {
+    this.assertOpen();
+    const result = await this.run(() =>
+      sql<EventRow & { head: string | number }>`
+        select h.position as head, e.*
+          from ${sql.table(`${this.schema}.head`)} h
+          left join lateral (
+            select position, event_id, stream_id, revision, type, data, metadata
+              from ${sql.table(`${this.schema}.events`)}
+             where position > ${after} order by position limit ${limit}
+          ) e on true
+         where h.id = 1`.execute(this.db),
+    );
+    const head = Number(result.rows[0]?.head ?? 0);
+    const events = result.rows.filter((row) => row.position !== null).map(toStoredEvent);
+    this.noteHead(head);
+    return { events, head };
   }
 
   async ping(): Promise<void> {
@@ -352,6 +366,13 @@ function toOutcome(request: AppendRequest, row: OutcomeRow): Outcome {
 function withRecordedAt(metadataJson: string, recordedAt: string): string {
   const stamp = `"recorded_at":${JSON.stringify(recordedAt)}}`;
   return metadataJson === '{}' ? `{${stamp}` : `${metadataJson.slice(0, -1)},${stamp}`;
+}
+
+function missingPosition(expected: Position, found: Position | null): LedgerError {
+  return new LedgerError('LOG_INTEGRITY_VIOLATION', `Position ${expected} is missing from the log.`, {
+    expected,
+    found,
+  });
 }
 
 function toStoredEvent(row: EventRow): StoredEvent {

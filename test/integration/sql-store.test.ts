@@ -1,0 +1,356 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { LedgerError, isLedgerError, type ErrorCode } from '../../src/errors.ts';
+import { openStore, parseStoreUrl } from '../../src/store/open-store.ts';
+import type { AppendResult, EventStore, NewEvent, StoredEvent } from '../../src/store/port.ts';
+import { migrateToLatest } from '../../src/store/sql/migrations.ts';
+import { postgresDriver } from '../../src/store/sql/postgres-driver.ts';
+import { adminQuery, dropSchemas, freshSchemaName, storeUrl } from '../support/postgres.ts';
+
+const opened: EventStore[] = [];
+
+async function open(url: string): Promise<EventStore> {
+  const store = await openStore(url, { pollIntervalMs: 200 });
+  opened.push(store);
+  return store;
+}
+
+async function closeAll(): Promise<void> {
+  await Promise.all(opened.splice(0).map((s) => s.close()));
+}
+
+function event(type: string, data: Record<string, unknown> = {}, key?: string): NewEvent {
+  return key === undefined ? { type, data } : { type, data, metadata: { idempotency_key: key } };
+}
+
+async function readEverything(store: EventStore): Promise<StoredEvent[]> {
+  const out: StoredEvent[] = [];
+  for (;;) {
+    const page = await store.readAll({ after: out.at(-1)?.position ?? 0, limit: 100 });
+    if (page.length === 0) return out;
+    out.push(...page);
+  }
+}
+
+async function failure(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection, but the call succeeded');
+}
+
+async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<LedgerError> {
+  const error = await failure(promise);
+  expect(error).toBeInstanceOf(LedgerError);
+  expect((error as LedgerError).code).toBe(code);
+  return error as LedgerError;
+}
+
+beforeAll(async () => {
+  await adminQuery('select 1'); // fails loudly, with instructions, when PostgreSQL is down
+});
+afterEach(closeAll);
+afterAll(dropSchemas);
+
+describe('SQL store on PostgreSQL', () => {
+  it('opens twice at the same moment on a fresh schema, and a third open migrates nothing', async () => {
+    const schema = freshSchemaName();
+    const url = storeUrl(schema);
+    const [a, b] = await Promise.all([open(url), open(url)]);
+
+    const tables = await adminQuery(
+      `select table_name from information_schema.tables where table_schema = $1 order by 1`,
+      [schema],
+    );
+    expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual([
+      'events',
+      'head',
+      'kysely_migration',
+      'kysely_migration_lock',
+    ]);
+    const head = await adminQuery(`select id, position::int from "${schema}".head`);
+    expect(head.rows).toEqual([{ id: 1, position: 0 }]);
+    const migrations = await adminQuery(`select name from "${schema}".kysely_migration`);
+    expect(migrations.rows).toEqual([{ name: '0001_event_log' }]);
+
+    const fromA = await a.append('from-a', [event('a.1'), event('a.2')]);
+    const fromB = await b.append('from-b', [event('b.1')]);
+    expect([...fromA.positions, ...fromB.positions].sort()).toEqual([1, 2, 3]);
+    for (const store of [a, b]) {
+      expect((await store.readStream('from-a')).map((e) => e.type)).toEqual(['a.1', 'a.2']);
+      expect((await store.readStream('from-b')).map((e) => e.type)).toEqual(['b.1']);
+      expect((await readEverything(store)).map((e) => e.position)).toEqual([1, 2, 3]);
+      expect(await store.headPosition()).toBe(3);
+    }
+
+    // A third open: nothing to migrate, nothing lost.
+    const c = await open(url);
+    expect(await c.headPosition()).toBe(3);
+    expect((await readEverything(c)).map((e) => e.type)).toEqual(['a.1', 'a.2', 'b.1']);
+    expect((await adminQuery(`select name from "${schema}".kysely_migration`)).rows).toHaveLength(
+      1,
+    );
+    const location = parseStoreUrl(url);
+    if (location.kind !== 'postgres') throw new Error('expected a postgres URL');
+    const driver = postgresDriver(location.connectionString);
+    try {
+      expect(await migrateToLatest(driver.db, schema)).toEqual([]);
+    } finally {
+      await driver.close();
+    }
+  });
+
+  it('reports an unreachable server as STORE_UNAVAILABLE, promptly', async () => {
+    const started = Date.now();
+    const error = await expectCode(
+      openStore('postgres://postgres@127.0.0.1:1/test'),
+      'STORE_UNAVAILABLE',
+    );
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(error.name).toBe('LedgerError');
+    expect(error.cause).toBeDefined();
+  });
+
+  it('keeps positions dense across conflicts and idempotent retries', async () => {
+    const url = storeUrl(freshSchemaName());
+    const store = await open(url);
+    const peer = await open(url);
+    let appended = 0;
+    const ok = (result: AppendResult) => {
+      expect(result.duplicate).toBe(false);
+      appended += result.positions.length;
+      return result;
+    };
+
+    // Sequentially.
+    ok(await store.append('s1', [event('a'), event('b')], { expectedRevision: 'no_stream' }));
+    await expectCode(
+      store.append('s1', [event('c')], { expectedRevision: 'no_stream' }),
+      'EXPECTED_REVISION_CONFLICT',
+    );
+    const keyed = ok(
+      await store.append('s1', [event('c', { n: 1 }, 'k1')], { expectedRevision: 1 }),
+    );
+    const retry = await peer.append('s1', [event('c', { n: 1 }, 'k1')], { expectedRevision: 1 });
+    expect(retry).toMatchObject({ duplicate: true, positions: keyed.positions, revisions: [2] });
+    await expectCode(
+      store.append('s2', [event('x')], { expectedRevision: 5 }),
+      'EXPECTED_REVISION_CONFLICT',
+    );
+    const pair = ok(await store.append('s2', [event('x', {}, 'k2'), event('y', {}, 'k3')]));
+    // Every event of this call holds a key the stream has, with the same content: a duplicate.
+    expect(await store.append('s2', [event('y', {}, 'k3')])).toMatchObject({
+      duplicate: true,
+      positions: [pair.positions[1]],
+    });
+    // A held key beside a new one: a partial retry.
+    await expectCode(
+      store.append('s2', [event('x', {}, 'k2'), event('z', {}, 'k4')]),
+      'IDEMPOTENCY_KEY_REUSED',
+    );
+    await expectCode(
+      store.append('s2', [event('x', { changed: true }, 'k2'), event('y', {}, 'k3')]),
+      'IDEMPOTENCY_KEY_REUSED',
+    );
+    ok(await peer.append('s1', [event('d')], { expectedRevision: 2 }));
+
+    // Concurrently, from two instances, so that outcomes mix inside group-commit batches.
+    for (let round = 0; round < 5; round += 1) {
+      const race = `race-${round}`;
+      const idem = `idem-${round}`;
+      const calls: Promise<AppendResult>[] = [];
+      for (const s of [store, peer, store, peer]) {
+        calls.push(s.append(race, [event('r1'), event('r2')], { expectedRevision: 'no_stream' }));
+        calls.push(s.append(idem, [event('i', { round }, `key-${round}`)]));
+        calls.push(s.append(`free-${round}`, [event('f')]));
+        calls.push(s.append('s1', [event('late')], { expectedRevision: 0 })); // always stale
+      }
+      const results = await Promise.allSettled(calls);
+      const fulfilled = results.filter((r) => r.status === 'fulfilled').map((r) => r.value);
+      const rejected = results
+        .filter((r) => r.status === 'rejected')
+        .map((r) => r.reason as unknown);
+      for (const error of rejected) {
+        expect(isLedgerError(error, 'EXPECTED_REVISION_CONFLICT')).toBe(true);
+      }
+      // One winner of the race, four stale appends refused.
+      expect(rejected).toHaveLength(3 + 4);
+      const idemResults = fulfilled.filter((r) => r.stream === idem);
+      expect(idemResults).toHaveLength(4);
+      expect(idemResults.filter((r) => !r.duplicate)).toHaveLength(1);
+      expect(new Set(idemResults.map((r) => r.positions[0])).size).toBe(1);
+      for (const result of fulfilled) if (!result.duplicate) ok(result);
+    }
+
+    const all = await readEverything(store);
+    const head = await store.headPosition();
+    expect(head).toBe(appended);
+    expect(all.map((e) => e.position)).toEqual(Array.from({ length: head }, (_, i) => i + 1));
+    expect(await peer.headPosition()).toBe(head);
+    expect((await store.readStream('s1')).map((e) => e.type)).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('fails a subscription with LOG_INTEGRITY_VIOLATION at a hole made behind its back', async () => {
+    const schema = freshSchemaName();
+    const store = await open(storeUrl(schema));
+    await store.append(
+      's',
+      [1, 2, 3, 4, 5].map((n) => event('e', { n })),
+    );
+    await adminQuery(`delete from "${schema}".events where position = 3`);
+
+    const controller = new AbortController();
+    // Should the hole go unnoticed, the subscription would wait for events: end it instead.
+    const timer = setTimeout(() => controller.abort(), 5000);
+    const delivered: number[] = [];
+    let error: unknown;
+    try {
+      for await (const e of store.subscribe({ after: 0, signal: controller.signal })) {
+        delivered.push(e.position);
+      }
+    } catch (caught) {
+      error = caught;
+    } finally {
+      clearTimeout(timer);
+    }
+    expect(delivered).toEqual([1, 2]);
+    expect(error).toBeInstanceOf(LedgerError);
+    expect((error as LedgerError).code).toBe('LOG_INTEGRITY_VIOLATION');
+    expect((error as LedgerError).details).toEqual({ expected: 3, found: 4 });
+  });
+
+  // No later event reveals a hole at the tail: the head, read in the same snapshot, does.
+  it('fails a subscription at a hole in the last position instead of spinning', async () => {
+    const schema = freshSchemaName();
+    const store = await open(storeUrl(schema));
+    await store.append(
+      's',
+      [1, 2, 3].map((n) => event('e', { n })),
+    );
+    await adminQuery(`delete from "${schema}".events where position = 3`);
+
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), 1500);
+    let caughtUp = 0;
+    let error: unknown;
+    try {
+      const subscription = store.subscribe({
+        signal: controller.signal,
+        onCaughtUp: () => (caughtUp += 1),
+      });
+      for await (const _ of subscription) {
+        // drain
+      }
+    } catch (caught) {
+      error = caught;
+    } finally {
+      clearTimeout(timer);
+    }
+    expect(caughtUp).toBeLessThan(20); // a poll every 200 ms, not a busy loop
+    expect(isLedgerError(error, 'LOG_INTEGRITY_VIOLATION')).toBe(true);
+  });
+
+  it('stores metadata as appended with recorded_at last, exactly as readStream returns it', async () => {
+    const schema = freshSchemaName();
+    const store = await open(storeUrl(schema));
+    // Key order deliberately not alphabetical, with non-ASCII text.
+    const metadata = {
+      trace_id: 'trace-ü-1',
+      actor: 'operator:zoë',
+      idempotency_key: 'k-🔑',
+      correlation_id: 'corr-1',
+    };
+    await store.append('meta', [
+      { type: 'with', data: { a: 1 }, metadata },
+      { type: 'without', data: {} },
+    ]);
+    const rows = await adminQuery(
+      `select metadata::text as text from "${schema}".events where stream_id = $1 order by revision`,
+      ['meta'],
+    );
+    const texts = rows.rows.map((r: { text: string }) => r.text);
+    const read = await store.readStream('meta');
+    expect(texts).toHaveLength(2);
+    expect(read).toHaveLength(2);
+
+    const [withText, withoutText] = texts as [string, string];
+    const recordedAt = read[0]!.metadata.recorded_at;
+    expect(Date.parse(recordedAt)).not.toBeNaN();
+    expect(withText).toBe(
+      `${JSON.stringify(metadata).slice(0, -1)},"recorded_at":${JSON.stringify(recordedAt)}}`,
+    );
+    expect(withText.endsWith(`"recorded_at":${JSON.stringify(recordedAt)}}`)).toBe(true);
+    expect(withoutText).toBe(`{"recorded_at":${JSON.stringify(read[1]!.metadata.recorded_at)}}`);
+    expect(read.map((e) => JSON.stringify(e.metadata))).toEqual(texts);
+    expect(Object.keys(read[0]!.metadata)).toEqual([...Object.keys(metadata), 'recorded_at']);
+  });
+});
+
+describe('SQL store on PGlite in a directory', () => {
+  let dir = '';
+  const lockFile = () => join(dir, 'ledger.lock');
+  const url = () => `pglite:${dir}`;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ledger-pglite-'));
+  });
+  afterAll(async () => {
+    await closeAll();
+    if (dir !== '') await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps events and the head position across close and reopen', async () => {
+    const first = await open(url());
+    const appended = await first.append('m-1', [event('a', { n: 1 }), event('b', { s: 'ü' }, 'k')]);
+    await first.append('m-2', [event('c')]);
+    const before = await readEverything(first);
+    expect(before.map((e) => e.position)).toEqual([1, 2, 3]);
+    await first.close();
+    await expect(stat(lockFile())).rejects.toMatchObject({ code: 'ENOENT' });
+
+    const second = await open(url());
+    expect(await second.headPosition()).toBe(3);
+    expect(await readEverything(second)).toEqual(before);
+    const retry = await second.append('m-1', [event('b', { s: 'ü' }, 'k')]);
+    expect(retry).toMatchObject({ duplicate: true, positions: [appended.positions[1]] });
+    expect((await second.append('m-1', [event('d')], { expectedRevision: 1 })).positions).toEqual([
+      4,
+    ]);
+  });
+
+  it('refuses a second open of a directory that is open, in this process or another', async () => {
+    const store = await open(url());
+    const again = await expectCode(openStore(url()), 'CONFIGURATION_INVALID');
+    expect(again.message).toContain('this process');
+    // The refused open left the first one working and its lock in place.
+    await store.append('still-open', [event('x')]);
+    expect((await store.readStream('still-open')).map((e) => e.type)).toEqual(['x']);
+    expect((await readFile(lockFile(), 'utf8')).trim()).toBe(String(process.pid));
+    await closeAll();
+
+    // A lock naming another live process (our parent) is respected, not cleared.
+    const other = process.ppid;
+    await writeFile(lockFile(), String(other));
+    const busy = await expectCode(openStore(url()), 'CONFIGURATION_INVALID');
+    expect(busy.message).toContain(`process ${other}`);
+    expect(busy.details).toMatchObject({ pid: other });
+    expect((await readFile(lockFile(), 'utf8')).trim()).toBe(String(other));
+    await rm(lockFile());
+  });
+
+  it('clears a stale lock left by a process that no longer runs', async () => {
+    await writeFile(lockFile(), '2147483646');
+    const store = await open(url());
+    expect((await readFile(lockFile(), 'utf8')).trim()).toBe(String(process.pid));
+    const before = await store.headPosition();
+    const marker = randomUUID();
+    await store.append('after-stale', [event('x', { marker })]);
+    expect((await store.readStream('after-stale'))[0]!.data).toEqual({ marker });
+    expect(await store.headPosition()).toBe(before + 1);
+  });
+});
