@@ -1,12 +1,21 @@
 import type { z } from 'zod';
 import { lifecycleEventSchema } from './lifecycle-event.ts';
 import { missionDispatchSchema } from './mission-envelope.ts';
+import {
+  missionCallbackAcceptedDataSchema,
+  missionCallbackRejectedDataSchema,
+  missionCancelRejectedDataSchema,
+  missionCancelRequestedDataSchema,
+  missionDispatchedDataSchema,
+  missionDispatchRejectedDataSchema,
+} from './mission-events.ts';
 import { eventMetadataSchema, storedEventSchema } from './stored-event.ts';
 
 export * from './primitives.ts';
 export * from './stored-event.ts';
 export * from './mission-envelope.ts';
 export * from './lifecycle-event.ts';
+export * from './mission-events.ts';
 
 /**
  * The schemas published as JSON Schema, keyed by the file name they are exported under
@@ -17,4 +26,10 @@ export const contractSchemas = {
   'lifecycle-event': lifecycleEventSchema,
   'stored-event': storedEventSchema,
   'event-metadata': eventMetadataSchema,
+  'mission-dispatched': missionDispatchedDataSchema,
+  'mission-dispatch-rejected': missionDispatchRejectedDataSchema,
+  'mission-callback-accepted': missionCallbackAcceptedDataSchema,
+  'mission-callback-rejected': missionCallbackRejectedDataSchema,
+  'mission-cancel-requested': missionCancelRequestedDataSchema,
+  'mission-cancel-rejected': missionCancelRejectedDataSchema,
 } as const satisfies Record<string, z.ZodType>;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { LedgerError } from './errors.ts';
 import { DEFAULT_STORE_URL } from './store/open-store.ts';
 import { DEFAULT_MAX_EVENT_BYTES } from './store/append-plan.ts';
+import { DEFAULT_BODY_LIMIT } from './http/body.ts';
 
 /**
  * The ledger's configuration, from the environment. Every variable is documented in the
@@ -13,6 +14,8 @@ export const configSchema = z.object({
   LEDGER_STORE: z.string().min(1).default(DEFAULT_STORE_URL),
   LEDGER_ENV: z.enum(['development', 'staging', 'production']).default('development'),
   LEDGER_MAX_EVENT_BYTES: z.coerce.number().int().min(1024).default(DEFAULT_MAX_EVENT_BYTES),
+  LEDGER_BODY_LIMIT: z.coerce.number().int().min(1024).default(DEFAULT_BODY_LIMIT),
+  LEDGER_TOKENS_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

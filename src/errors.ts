@@ -23,6 +23,44 @@ export const errorCodes = {
   STORE_CLOSED: 'The event store has been closed.',
   /** The store URL or configuration is invalid. */
   CONFIGURATION_INVALID: 'The configuration is invalid.',
+  /** A payload does not match its contract schema (mission dispatch, lifecycle event, cancel). */
+  SCHEMA_INVALID: 'The payload does not match the contract.',
+  /** The mission has no accepted dispatch. */
+  MISSION_NOT_FOUND: 'The mission does not exist.',
+  /** A dispatch names a mission_id that already has a dispatch. */
+  MISSION_EXISTS: 'The mission already has a dispatch.',
+  /** The mission is closed: a final lifecycle event was already accepted. */
+  MISSION_CLOSED: 'The mission is closed.',
+  /** The lifecycle event is not allowed from the mission's current status. */
+  TRANSITION_ILLEGAL: "The event is not allowed from the mission's current status.",
+  /** A callback's mission_id, vp_id, vp_session_id or vp_runtime_id differs from the dispatch. */
+  IDENTITY_MISMATCH: 'The identity does not match the dispatch.',
+  /** A callback's trace_id differs from the dispatch's. */
+  TRACE_MISMATCH: 'The trace_id does not match the dispatch.',
+  /** A callback's event_type and status disagree. */
+  STATUS_MISMATCH: 'The event_type and status disagree.',
+  /** A final lifecycle event lacks artifact_index or a non-empty next_action. */
+  FINAL_EVENT_INCOMPLETE: 'The final event lacks artifact_index or next_action.',
+  /** A callback reports less usage than an earlier accepted one. */
+  USAGE_DECREASED: 'The usage is lower than already reported.',
+  /** A factory posted for a mission dispatched to another instance. */
+  FORBIDDEN_INSTANCE: 'The mission belongs to another factory instance.',
+  /** No `Authorization: Bearer` token, or an unknown one. Never recorded: nobody is identified. */
+  UNAUTHENTICATED: 'A bearer token is required, or the token is not recognised.',
+  /** The token's role may not use this route (an auditor dispatching, say). */
+  FORBIDDEN: "The token's role may not use this route.",
+  /** No route for this method and path. */
+  ROUTE_NOT_FOUND: 'No such route.',
+  /** No VP session registry record for that (vp_id, vp_session_id). */
+  VP_SESSION_NOT_FOUND: 'No such VP session.',
+  /** The body is not valid JSON (or could not be read); nothing is appended. */
+  MALFORMED_JSON: 'The body is not valid JSON.',
+  /** The body holds a `__proto__`, `constructor` or `prototype` key at any depth. */
+  FORBIDDEN_KEY: 'The body holds a forbidden key.',
+  /** The body exceeds `LEDGER_BODY_LIMIT` (default 256 KiB). */
+  PAYLOAD_TOO_LARGE: 'The body is larger than the configured limit.',
+  /** A POST without `Content-Type: application/json`, or with an unsupported charset. */
+  UNSUPPORTED_MEDIA_TYPE: 'The body must be application/json.',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

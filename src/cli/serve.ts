@@ -2,6 +2,8 @@ import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { loadConfig, type LedgerConfig } from '../config.ts';
 import { createApp } from '../http/app.ts';
+import { TokenAuthenticator } from '../http/auth.ts';
+import { loadTokens, type LoadedTokens } from './tokens.ts';
 import { createLogger } from '../logger.ts';
 import { openStore, parseStoreUrl, redactStoreUrl } from '../store/open-store.ts';
 
@@ -12,7 +14,7 @@ async function packageVersion(): Promise<string> {
   return pkg.version;
 }
 
-function banner(url: string, config: LedgerConfig, version: string): string {
+function banner(url: string, config: LedgerConfig, version: string, tokens: LoadedTokens): string {
   const location = parseStoreUrl(config.LEDGER_STORE);
   const durability =
     location.kind === 'pglite'
@@ -25,6 +27,11 @@ function banner(url: string, config: LedgerConfig, version: string): string {
     ['store', `${redactStoreUrl(config.LEDGER_STORE)} (${durability})`],
     ['environment', config.LEDGER_ENV],
     ['max event size', `${config.LEDGER_MAX_EVENT_BYTES} bytes`],
+    ['max body size', `${config.LEDGER_BODY_LIMIT} bytes`],
+    [
+      'tokens',
+      `${tokens.path} (${tokens.entries.length} token${tokens.entries.length === 1 ? '' : 's'}${tokens.created ? ', created now: a development operator token' : ''})`,
+    ],
     ['log level', config.LOG_LEVEL],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
@@ -43,12 +50,16 @@ export async function runServe(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL);
   const version = await packageVersion();
+  const tokens = await loadTokens(config);
+  const authenticator = new TokenAuthenticator(tokens.entries);
   const store = await openStore(config.LEDGER_STORE, {
     maxEventBytes: config.LEDGER_MAX_EVENT_BYTES,
   });
   const app = createApp({
     store,
     logger,
+    authenticator,
+    bodyLimit: config.LEDGER_BODY_LIMIT,
     info: { store: redactStoreUrl(config.LEDGER_STORE), env: config.LEDGER_ENV, version },
   });
   const server = app.listen(config.PORT, config.HOST);
@@ -58,7 +69,7 @@ export async function runServe(): Promise<void> {
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
-  process.stderr.write(banner(url, config, version));
+  process.stderr.write(banner(url, config, version, tokens));
   logger.info(
     { url, store: redactStoreUrl(config.LEDGER_STORE), env: config.LEDGER_ENV },
     'listening',

@@ -71,7 +71,8 @@ export function redactStoreUrl(url: string): string {
   const credentials = url.slice(start, at);
   const colon = credentials.indexOf(':');
   if (colon < 0 && !credentials.includes('/')) return url; // a user name alone: nothing secret
-  const user = colon > 0 && !credentials.slice(0, colon).includes('/') ? credentials.slice(0, colon + 1) : '';
+  const user =
+    colon > 0 && !credentials.slice(0, colon).includes('/') ? credentials.slice(0, colon + 1) : '';
   return `${url.slice(0, start)}${user}***${url.slice(at)}`;
 }
 

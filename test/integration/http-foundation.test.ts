@@ -2,10 +2,14 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/http/app.ts';
+import { TokenAuthenticator } from '../../src/http/auth.ts';
 import { createLogger } from '../../src/logger.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { EventStore } from '../../src/store/port.ts';
 import { dropSchemas, freshSchemaName, storeUrl } from '../support/postgres.ts';
+
+const OPERATOR = 'operator-token-0123456789';
+const auth = { headers: { authorization: `Bearer ${OPERATOR}` } };
 
 describe.each([
   ['PGlite', () => 'pglite:memory'],
@@ -20,6 +24,7 @@ describe.each([
     const app = createApp({
       store,
       logger: createLogger('silent'),
+      authenticator: new TokenAuthenticator([{ token: OPERATOR, role: 'operator' }]),
       info: { store: 'test', env: 'test', version: '0' },
     });
     server = app.listen(0, '127.0.0.1');
@@ -43,19 +48,19 @@ describe.each([
 
   it('pages the global log by position', async () => {
     for (let i = 0; i < 5; i += 1) await store.append(`s-${i}`, [{ type: 'e', data: { i } }]);
-    const first = (await (await fetch(`${base}/events?after=0&limit=3`)).json()) as {
+    const first = (await (await fetch(`${base}/events?after=0&limit=3`, auth)).json()) as {
       events: { position: number; data: { i: number } }[];
       next_after: number;
     };
     expect(first.events.map((e) => e.data.i)).toEqual([0, 1, 2]);
     const second = (await (
-      await fetch(`${base}/events?after=${first.next_after}&limit=3`)
+      await fetch(`${base}/events?after=${first.next_after}&limit=3`, auth)
     ).json()) as typeof first;
     expect(second.events.map((e) => e.data.i)).toEqual([3, 4]);
   });
 
   it('answers a bad parameter with a stable error code', async () => {
-    const res = await fetch(`${base}/events?limit=-1`);
+    const res = await fetch(`${base}/events?limit=-1`, auth);
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({
       error: { code: 'INVALID_ARGUMENT', details: { limit: '-1' } },

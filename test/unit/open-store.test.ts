@@ -148,11 +148,10 @@ describe('redactStoreUrl', () => {
   });
 
   // Everything between the scheme and the last "@" counts as credentials.
-  it.each([
-    'postgres://u:p@ssecret@h/db',
-    'postgres://:secret@h/db',
-    'postgres://u:secret/x@h/db',
-  ])('hides the whole password of %s', (url) => {
-    expect(redactStoreUrl(url)).not.toContain('secret');
-  });
+  it.each(['postgres://u:p@ssecret@h/db', 'postgres://:secret@h/db', 'postgres://u:secret/x@h/db'])(
+    'hides the whole password of %s',
+    (url) => {
+      expect(redactStoreUrl(url)).not.toContain('secret');
+    },
+  );
 });

@@ -103,7 +103,8 @@ export class GroupCommitQueue<Req, Res> {
       await this.flush(batch);
       // A flush that forgot a request would leave its caller waiting forever.
       for (const pending of batch) {
-        if (!pending.settled) pending.reject(new Error('group commit: the flush settled no outcome for this request'));
+        if (!pending.settled)
+          pending.reject(new Error('group commit: the flush settled no outcome for this request'));
       }
     } catch (error) {
       for (const pending of batch) if (!pending.settled) pending.reject(error);

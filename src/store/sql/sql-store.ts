@@ -197,7 +197,10 @@ export class SqlEventStore implements EventStore {
   }
 
   /** A page of the log after `after`, and the head position, read in one statement (one snapshot). */
-  private async readPage(after: Position, limit: number): Promise<{ events: StoredEvent[]; head: Position }> {
+  private async readPage(
+    after: Position,
+    limit: number,
+  ): Promise<{ events: StoredEvent[]; head: Position }> {
     this.assertOpen();
     const result = await this.run(() =>
       sql<EventRow & { head: string | number }>`
@@ -369,10 +372,14 @@ function withRecordedAt(metadataJson: string, recordedAt: string): string {
 }
 
 function missingPosition(expected: Position, found: Position | null): LedgerError {
-  return new LedgerError('LOG_INTEGRITY_VIOLATION', `Position ${expected} is missing from the log.`, {
-    expected,
-    found,
-  });
+  return new LedgerError(
+    'LOG_INTEGRITY_VIOLATION',
+    `Position ${expected} is missing from the log.`,
+    {
+      expected,
+      found,
+    },
+  );
 }
 
 function toStoredEvent(row: EventRow): StoredEvent {

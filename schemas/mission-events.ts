@@ -1,0 +1,146 @@
+import { z } from 'zod';
+import { lifecycleEventSchema, type LifecycleEventType } from './lifecycle-event.ts';
+import { missionDispatchSchema } from './mission-envelope.ts';
+import { identifier, isoDateTime } from './primitives.ts';
+
+/** Who sent an input, as the HTTP layer authenticated it. */
+export const principalSchema = z
+  .strictObject({
+    role: z.enum(['operator', 'factory', 'auditor']).describe('What the caller may do.'),
+    id: identifier.describe('Who the caller is; for a factory, its instance id.'),
+  })
+  .meta({ id: 'Principal', description: 'The authenticated sender of an input.' });
+/** An authenticated sender: an operator, a factory instance or an auditor. */
+export type Principal = z.infer<typeof principalSchema>;
+
+/**
+ * Why an input was rejected. `code` is a stable code of the ledger's one error namespace; the
+ * schema takes any code of that shape so that rules added later (policy, signatures) need no
+ * schema change.
+ */
+export const rejectionReasonSchema = z
+  .strictObject({
+    code: z
+      .string()
+      .regex(/^[A-Z][A-Z0-9_]*$/)
+      .describe('Stable reason code, e.g. IDENTITY_MISMATCH.'),
+    message: z.string().min(1).describe('Human-readable explanation.'),
+  })
+  .meta({ id: 'RejectionReason', description: 'One reason an input was rejected.' });
+/** A reason code with its human-readable message, as stored in rejection events. */
+export type RejectionReason = z.infer<typeof rejectionReasonSchema>;
+
+const reasons = z.array(rejectionReasonSchema).min(1).describe('Every reason, in rule order.');
+const receivedAt = isoDateTime.describe('When the ledger received the input, ISO-8601.');
+const asReceived = z
+  .unknown()
+  .describe('The input exactly as received; may not match the contract.');
+
+/** Data of `mission.dispatched`: a dispatch the ledger accepted, and the session it runs in. */
+export const missionDispatchedDataSchema = z
+  .strictObject({
+    input: missionDispatchSchema,
+    vp_session_id: identifier.describe(
+      "The input's vp_session_id, or the one the ledger allocated.",
+    ),
+    vp_session_allocated: z.boolean().describe('True when the ledger allocated vp_session_id.'),
+    workspace_key: z
+      .string()
+      .regex(/^ws_[0-9a-f]{24}$/)
+      .describe('Deterministic workspace key of (vp_id, vp_session_id).'),
+    received_at: receivedAt,
+    principal: principalSchema,
+  })
+  .meta({ title: 'mission.dispatched', description: 'A dispatch the ledger accepted.' });
+/** Data of `mission.dispatched`. */
+export type MissionDispatchedData = z.infer<typeof missionDispatchedDataSchema>;
+
+/** Data of `mission.dispatch_rejected`: a dispatch as received and why it was refused. */
+export const missionDispatchRejectedDataSchema = z
+  .strictObject({
+    input: asReceived,
+    reasons,
+    received_at: receivedAt,
+    principal: principalSchema,
+  })
+  .meta({ title: 'mission.dispatch_rejected', description: 'A dispatch the ledger rejected.' });
+/** Data of `mission.dispatch_rejected`. */
+export type MissionDispatchRejectedData = z.infer<typeof missionDispatchRejectedDataSchema>;
+
+/**
+ * Data of an accepted lifecycle callback. The event's type is the callback's `event_type`
+ * (`mission.accepted`, `mission.progress`, ...).
+ */
+export const missionCallbackAcceptedDataSchema = z
+  .strictObject({
+    callback: lifecycleEventSchema,
+    received_at: receivedAt,
+    principal: principalSchema,
+  })
+  .meta({
+    title: 'accepted lifecycle callback',
+    description: 'A lifecycle event the ledger accepted; the event type is its event_type.',
+  });
+/** Data of an accepted lifecycle callback. */
+export type MissionCallbackAcceptedData = z.infer<typeof missionCallbackAcceptedDataSchema>;
+
+/** Data of `mission.callback_rejected`: a callback as received and why it was refused. */
+export const missionCallbackRejectedDataSchema = z
+  .strictObject({
+    input: asReceived,
+    reasons,
+    received_at: receivedAt,
+    principal: principalSchema,
+  })
+  .meta({ title: 'mission.callback_rejected', description: 'A callback the ledger rejected.' });
+/** Data of `mission.callback_rejected`. */
+export type MissionCallbackRejectedData = z.infer<typeof missionCallbackRejectedDataSchema>;
+
+/** Data of `mission.cancel_requested`: an operator asked the factory to stop. */
+export const missionCancelRequestedDataSchema = z
+  .strictObject({
+    reason: z.string().min(1).max(2000).describe('Why the mission should stop.'),
+    requested_by: identifier.describe('Who asked.'),
+    received_at: receivedAt,
+  })
+  .meta({
+    title: 'mission.cancel_requested',
+    description: 'A cancel request the ledger accepted.',
+  });
+/** Data of `mission.cancel_requested`. */
+export type MissionCancelRequestedData = z.infer<typeof missionCancelRequestedDataSchema>;
+
+/** Data of `mission.cancel_rejected`: a cancel request as received and why it was refused. */
+export const missionCancelRejectedDataSchema = z
+  .strictObject({
+    reason: z.string().describe('The reason as received.'),
+    requested_by: z.string().describe('Who asked, as received.'),
+    reasons,
+    received_at: receivedAt,
+  })
+  .meta({ title: 'mission.cancel_rejected', description: 'A cancel request the ledger rejected.' });
+/** Data of `mission.cancel_rejected`. */
+export type MissionCancelRejectedData = z.infer<typeof missionCancelRejectedDataSchema>;
+
+/**
+ * The data schema of every event type of a `mission-{mission_id}` stream. The eight lifecycle
+ * types share one schema: an accepted callback is stored under its own `event_type`.
+ */
+export const missionEventDataSchemas = {
+  'mission.dispatched': missionDispatchedDataSchema,
+  'mission.dispatch_rejected': missionDispatchRejectedDataSchema,
+  'mission.accepted': missionCallbackAcceptedDataSchema,
+  'mission.progress': missionCallbackAcceptedDataSchema,
+  'mission.blocked': missionCallbackAcceptedDataSchema,
+  'mission.artifact': missionCallbackAcceptedDataSchema,
+  'mission.completed': missionCallbackAcceptedDataSchema,
+  'mission.failed': missionCallbackAcceptedDataSchema,
+  'mission.cancelled': missionCallbackAcceptedDataSchema,
+  'mission.timed_out': missionCallbackAcceptedDataSchema,
+  'mission.callback_rejected': missionCallbackRejectedDataSchema,
+  'mission.cancel_requested': missionCancelRequestedDataSchema,
+  'mission.cancel_rejected': missionCancelRejectedDataSchema,
+} as const satisfies Record<LifecycleEventType, typeof missionCallbackAcceptedDataSchema> &
+  Record<string, z.ZodType>;
+/** An event type of a mission stream. */
+export type MissionEventType = keyof typeof missionEventDataSchemas;

@@ -1,0 +1,57 @@
+/**
+ * The mission aggregate: a pure decider over the `mission-{mission_id}` stream.
+ * `initialMissionState` / `evolveMission` / `foldMission` build the state; `decideDispatch`,
+ * `decideCallback` and `decideCancel` turn an input into events. No clock, randomness or I/O:
+ * receive times and allocated ids come in as arguments.
+ */
+export { allowedEventTypes, expectedStatuses, finalEventTypes } from './transitions.ts';
+export {
+  callbackRules,
+  finalEventCompleteRule,
+  forbiddenInstanceRule,
+  identityRule,
+  missionClosedRule,
+  statusRule,
+  traceRule,
+  transitionRule,
+  usageRule,
+  type CallbackContext,
+  type CallbackRule,
+} from './callback-rules.ts';
+export {
+  decideCallback,
+  decideCancel,
+  decideDispatch,
+  primaryReason,
+  type CallbackInput,
+  type CancelInput,
+  type Decision,
+  type DispatchDecision,
+  type DispatchInput,
+} from './decide.ts';
+export {
+  missionStream,
+  type MissionCallbackAcceptedEvent,
+  type MissionCallbackRejectedEvent,
+  type MissionCancelRejectedEvent,
+  type MissionCancelRequestedEvent,
+  type MissionDispatchedEvent,
+  type MissionDispatchRejectedEvent,
+  type MissionEvent,
+  type RecordedEvent,
+} from './events.ts';
+export { findPrior, recordedInput, sameInput, type KeyedEvent } from './idempotency.ts';
+export { missionReasonCodes, reason, type Reason, type ReasonCode } from './reasons.ts';
+export {
+  evolveMission,
+  foldMission,
+  initialMissionState,
+  isFinalStatus,
+  isLifecycleEventType,
+  type MissionFinal,
+  type MissionLastEvent,
+  type MissionState,
+  type PendingCancel,
+  type PendingCommand,
+} from './state.ts';
+export { workspaceKey } from './workspace.ts';

@@ -1,0 +1,34 @@
+import { errorCodes } from '../../errors.ts';
+
+/**
+ * The reason codes the mission decider gives for a rejected input, in the ledger's one error
+ * namespace (`src/errors.ts`, where each has its default message; the HTTP layer maps each to a
+ * status).
+ */
+export const missionReasonCodes = [
+  'SCHEMA_INVALID',
+  'MISSION_NOT_FOUND',
+  'MISSION_EXISTS',
+  'MISSION_CLOSED',
+  'TRANSITION_ILLEGAL',
+  'IDENTITY_MISMATCH',
+  'TRACE_MISMATCH',
+  'STATUS_MISMATCH',
+  'FINAL_EVENT_INCOMPLETE',
+  'USAGE_DECREASED',
+  'FORBIDDEN_INSTANCE',
+] as const satisfies readonly (keyof typeof errorCodes)[];
+
+/** A reason code of the mission decider. */
+export type ReasonCode = (typeof missionReasonCodes)[number];
+
+/** Why an input was rejected: a stable code and a message for humans. */
+export interface Reason {
+  code: ReasonCode;
+  message: string;
+}
+
+/** A {@link Reason}; the message defaults to the code's default message in `src/errors.ts`. */
+export function reason(code: ReasonCode, message: string = errorCodes[code]): Reason {
+  return { code, message };
+}

@@ -1,0 +1,227 @@
+import express, { type Request, type Response, type Router } from 'express';
+import { z } from 'zod';
+import { LedgerError, isLedgerError } from '../errors.ts';
+import type { MissionState } from '../domain/mission/index.ts';
+import type { MissionLedger } from '../ledger/mission-ledger.ts';
+import { readVpSession } from '../ledger/vp-sessions.ts';
+import type { Logger } from '../logger.ts';
+import type { EventStore } from '../store/port.ts';
+import { principalOf, requireRole, type Principal } from './auth.ts';
+import { jsonBody } from './body.ts';
+import { sendError } from './errors.ts';
+import { intParam } from './errors.ts';
+
+export interface MissionRouteDeps {
+  ledger: MissionLedger;
+  store: EventStore;
+  logger: Logger;
+  bodyLimit: number;
+}
+
+const cancelBodySchema = z.strictObject({ reason: z.string().trim().min(1).max(2000) });
+
+/** Missions: dispatch, lifecycle callbacks, cancel, reads; and the VP session registry. */
+export function missionRoutes({ ledger, store, logger, bodyLimit }: MissionRouteDeps): Router {
+  const router = express.Router();
+  const body = jsonBody(bodyLimit);
+
+  router.post('/missions', requireRole('operator'), ...body, async (req, res) => {
+    const payload: unknown = req.body;
+    const log = missionLog(logger, payload);
+    try {
+      const result = await ledger.dispatch(payload, principalOf(req));
+      log.info(
+        { ...result, route: 'dispatch' },
+        result.duplicate ? 'dispatch replayed' : 'mission dispatched',
+      );
+      res.status(result.duplicate ? 200 : 201).json(result);
+    } catch (error) {
+      answerRejection(res, log, error);
+    }
+  });
+
+  router.post('/missions/:id/events', requireRole('factory'), ...body, async (req, res) => {
+    const missionId = req.params.id as string;
+    const payload: unknown = req.body;
+    const log = missionLog(logger, payload, missionId);
+    try {
+      const result = await ledger.callback(missionId, payload, principalOf(req));
+      log.info(
+        { ...result, route: 'callback' },
+        result.duplicate ? 'callback replayed' : 'callback accepted',
+      );
+      res.status(result.duplicate ? 200 : 201).json(result);
+    } catch (error) {
+      answerRejection(res, log, error);
+    }
+  });
+
+  router.post('/missions/:id/cancel', requireRole('operator'), ...body, async (req, res) => {
+    const missionId = req.params.id as string;
+    const parsed = cancelBodySchema.safeParse(req.body);
+    if (!parsed.success) {
+      throw new LedgerError(
+        'SCHEMA_INVALID',
+        'A cancel needs {"reason": "..."} (1 to 2000 characters).',
+        {
+          issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+        },
+      );
+    }
+    const idempotencyKey = req.get('Idempotency-Key');
+    const log = logger.child({ mission_id: missionId });
+    try {
+      const result = await ledger.cancel(
+        missionId,
+        { reason: parsed.data.reason, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) },
+        principalOf(req),
+      );
+      log.info({ ...logged(result), route: 'cancel' }, 'cancel requested');
+      res.status(result.duplicate ? 200 : 201).json(result);
+    } catch (error) {
+      answerRejection(res, log, error);
+    }
+  });
+
+  router.get('/missions/:id', requireRole('operator', 'auditor', 'factory'), async (req, res) => {
+    const missionId = req.params.id as string;
+    const found = await ledger.mission(missionId);
+    if (found === undefined) throw new LedgerError('MISSION_NOT_FOUND', `No mission ${missionId}.`);
+    assertMayRead(principalOf(req), found.state);
+    res.json(missionView(found.state, found.revision));
+  });
+
+  router.get(
+    '/missions/:id/events',
+    requireRole('operator', 'auditor', 'factory'),
+    async (req, res) => {
+      const missionId = req.params.id as string;
+      const from = intParam(req.query.from_revision, 'from_revision', 0);
+      const limit = intParam(req.query.limit, 'limit', 100, 1000) || 100;
+      const principal = principalOf(req);
+      if (principal.role === 'factory') {
+        const found = await ledger.mission(missionId);
+        if (found === undefined)
+          throw new LedgerError('MISSION_NOT_FOUND', `No mission ${missionId}.`);
+        assertMayRead(principal, found.state);
+      }
+      const events = await ledger.timeline(missionId, from, limit);
+      if (events === undefined)
+        throw new LedgerError('MISSION_NOT_FOUND', `No mission ${missionId}.`);
+      const last = events.at(-1);
+      res.json({
+        mission_id: missionId,
+        events,
+        next_from_revision: last === undefined ? from : last.revision + 1,
+      });
+    },
+  );
+
+  router.get(
+    '/vp-sessions/:vpId/:vpSessionId',
+    requireRole('operator', 'auditor'),
+    async (req, res) => {
+      const record = await readVpSession(
+        store,
+        req.params.vpId as string,
+        req.params.vpSessionId as string,
+      );
+      if (record === undefined) {
+        throw new LedgerError(
+          'VP_SESSION_NOT_FOUND',
+          'No VP session with that vp_id and vp_session_id.',
+          {
+            vp_id: req.params.vpId,
+            vp_session_id: req.params.vpSessionId,
+          },
+        );
+      }
+      res.json(record);
+    },
+  );
+
+  return router;
+}
+
+/** A factory reads only missions addressed to its own instance. */
+function assertMayRead(principal: Principal, state: MissionState): void {
+  if (principal.role === 'factory' && principal.id !== state.target_instance_id) {
+    throw new LedgerError('FORBIDDEN_INSTANCE', 'This mission is addressed to another instance.', {
+      instance_id: principal.id,
+    });
+  }
+}
+
+/** The mission as the API shows it: state, usage against budget, what the factory must act on. */
+export function missionView(state: MissionState, revision: number) {
+  const { dispatch, usage, budget } = state;
+  const percent = (used: number, max: number) =>
+    max > 0 ? Math.round((10_000 * used) / max) / 100 : null;
+  return {
+    mission_id: state.mission_id,
+    status: state.status,
+    mission_type: dispatch.mission_type,
+    objective: dispatch.objective,
+    identity: {
+      vp_id: dispatch.vp_id,
+      vp_session_id: state.vp_session_id,
+      vp_runtime_id: dispatch.vp_runtime_id,
+      source_instance_id: dispatch.source_instance_id,
+      target_instance_id: dispatch.target_instance_id,
+      trace_id: state.trace_id,
+      workspace_key: state.workspace_key,
+    },
+    usage: {
+      runtime_minutes: {
+        used: usage.runtime_minutes,
+        max: budget.max_runtime_minutes,
+        percent: percent(usage.runtime_minutes, budget.max_runtime_minutes),
+      },
+      llm_calls: {
+        used: usage.llm_calls,
+        max: budget.max_llm_calls,
+        percent: percent(usage.llm_calls, budget.max_llm_calls),
+      },
+      cost_usd: {
+        used: usage.estimated_cost_usd,
+        max: budget.max_cost_usd,
+        percent: percent(usage.estimated_cost_usd, budget.max_cost_usd),
+      },
+    },
+    last_event: state.last_event,
+    artifacts: state.artifacts,
+    pending_commands: state.pending_commands,
+    final: state.final,
+    counts: { accepted: state.accepted_count, rejected: state.rejected_count },
+    dispatched_at: state.dispatched_at,
+    updated_at: state.updated_at,
+    revision,
+  };
+}
+
+/** A command result for a log line whose logger already names the mission. */
+function logged({ mission_id: _id, ...rest }: { mission_id: string }) {
+  return rest;
+}
+
+function missionLog(logger: Logger, payload: unknown, missionId?: string): Logger {
+  const p = (typeof payload === 'object' && payload !== null ? payload : {}) as Record<
+    string,
+    unknown
+  >;
+  const str = (v: unknown) => (typeof v === 'string' ? v.slice(0, 256) : undefined);
+  return logger.child({ mission_id: missionId ?? str(p.mission_id), trace_id: str(p.trace_id) });
+}
+
+/** A rejected command: recorded in the log already; answered with its code and the recorded position. */
+function answerRejection(res: Response, log: Logger, error: unknown): void {
+  if (!isLedgerError(error) || error.details.rejection !== true) throw error;
+  log.warn(
+    { code: error.code, reasons: error.details.reasons, recorded: error.details.recorded },
+    'rejected',
+  );
+  const { rejection: _flag, ...details } = error.details;
+  sendError(res, new LedgerError(error.code, error.message, details));
+}
+
+export type { Request };
