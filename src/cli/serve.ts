@@ -82,7 +82,10 @@ export async function runServe(): Promise<void> {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     server.close(() => {
       void store.close().then(
-        () => logger.info('stopped'),
+        () => {
+          logger.info('stopped');
+          logger.flush();
+        },
         (error: unknown) => {
           logger.error({ err: error }, 'closing the store failed');
           process.exitCode = 1;

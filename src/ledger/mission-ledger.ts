@@ -1,32 +1,40 @@
+import { jsonDigest } from '../audit/canonical-json.ts';
 import { LedgerError, isLedgerError, type ErrorCode } from '../errors.ts';
 import {
   decideCallback,
   decideCancel,
   decideDispatch,
-  findPrior,
-  foldMission,
-  sameInput,
+  missionStream,
+  type Decision,
   type MissionState,
 } from '../domain/mission/index.ts';
 import type { Principal } from '../http/auth.ts';
 import type { EventStore, NewEvent, StoredEvent } from '../store/port.ts';
+import {
+  MissionCache,
+  emptyEntry,
+  foldEntry,
+  type FoldableEvent,
+  type MissionEntry,
+  type PriorOutcome,
+} from './mission-cache.ts';
 import { registerVpSession } from './vp-sessions.ts';
+
+export { missionStream };
+
+/** Where inputs that name no existing mission are recorded, so no rejection goes unlogged. */
+export const REJECTIONS_STREAM = 'ledger-rejections';
+
+/** How often a command reads what it missed and decides again after another writer moved the stream. */
+const MAX_ATTEMPTS = 8;
+
+const MISSION_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
 
 /** A reason a command was rejected: a domain rule's, or the ledger's own (a reused key). */
 interface Reason {
   code: ErrorCode;
   message: string;
 }
-
-/** Where inputs that name no existing mission are recorded, so no rejection goes unlogged. */
-export const REJECTIONS_STREAM = 'ledger-rejections';
-
-/** How often a command reloads and re-decides after another writer moved the stream. */
-const MAX_ATTEMPTS = 8;
-
-const MISSION_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
-
-export const missionStream = (missionId: string) => `mission-${missionId}`;
 
 /** The answer to an accepted (or replayed) command. */
 export interface CommandResult {
@@ -42,19 +50,33 @@ export interface LedgerDeps {
   now: () => Date;
   /** Allocates VP session ids. */
   newId: () => string;
+  /** Mission folds kept in memory. Default 10,000. */
+  cacheSize?: number;
 }
 
+type Kind = 'dispatch' | 'callback' | 'cancel';
+
+const REJECTED_TYPE: Record<Kind, string> = {
+  dispatch: 'mission.dispatch_rejected',
+  callback: 'mission.callback_rejected',
+  cancel: 'mission.cancel_rejected',
+};
+
 /**
- * The command path: load the mission stream, fold it, decide (pure), append with the stream's
- * revision as the expected revision; when another writer got there first, reload and decide
- * again. The one place where domain, store and clock meet.
+ * The command path: take the mission's fold (cached, or read from its stream), decide (pure),
+ * append with the fold's revision as the expected revision; when another writer got there
+ * first, read what was missed and decide again. The one place where domain, store and clock meet.
  *
  * Idempotency is answered from the log: a command whose idempotency key the stream already holds
  * returns the original outcome (nothing appended) when the payload is the same, and is rejected
  * with IDEMPOTENCY_KEY_REUSED (recorded, under no key) when it differs.
  */
 export class MissionLedger {
-  constructor(private readonly deps: LedgerDeps) {}
+  private readonly cache: MissionCache;
+
+  constructor(private readonly deps: LedgerDeps) {
+    this.cache = new MissionCache(deps.cacheSize ?? 10_000);
+  }
 
   async dispatch(
     payload: unknown,
@@ -67,39 +89,35 @@ export class MissionLedger {
       const reason: Reason = {
         code: 'SCHEMA_INVALID',
         message:
-          'A dispatch needs a mission_id (1-200 of A-Z a-z 0-9 . _ : -) and an idempotency_key.',
+          'A dispatch needs a mission_id (1-200 of A-Z a-z 0-9 . _ : -) and an idempotency_key (1-256 characters).',
       };
-      await this.recordUnattributed(
-        'mission.dispatch_rejected',
-        payload,
-        [reason],
-        receivedAt,
-        principal,
-      );
+      await this.recordUnattributed('dispatch', payload, [reason], receivedAt, principal);
       throw rejection([reason]);
     }
     const stream = missionStream(missionId);
-    return this.withRetries(async () => {
-      const events = await this.deps.store.readStream(stream);
-      const prior = findPrior(events, key);
-      if (prior !== undefined)
-        return this.replay(prior, payload, stream, receivedAt, principal, 'dispatch');
-      const state = foldMission(events);
-      const decision = decideDispatch(state, {
-        payload,
-        received_at: receivedAt,
-        principal,
-        allocatedSessionId: this.deps.newId(),
+    const result = await this.command(
+      stream,
+      'dispatch',
+      key,
+      payload,
+      principal,
+      receivedAt,
+      (state) =>
+        decideDispatch(state, {
+          payload,
+          received_at: receivedAt,
+          principal,
+          allocatedSessionId: this.deps.newId(),
+        }),
+    );
+    // Also on a replay: a crash may have cut the registry write off after the mission append.
+    if (result.vpSessionId !== undefined && result.workspaceKey !== undefined) {
+      await registerVpSession(this.deps.store, payload, {
+        vp_session_id: result.vpSessionId,
+        workspace_key: result.workspaceKey,
       });
-      const appended = await this.append(stream, events, decision.events, key, payload, principal);
-      if (decision.outcome === 'rejected') throw rejection(decision.reasons, appended);
-      const dispatched = decision.events[0]?.data as {
-        vp_session_id: string;
-        workspace_key: string;
-      };
-      await registerVpSession(this.deps.store, payload, dispatched);
-      return { ...appended, mission_id: missionId, vp_session_id: dispatched.vp_session_id };
-    });
+    }
+    return { ...result.command, vp_session_id: result.vpSessionId ?? '' };
   }
 
   async callback(
@@ -109,10 +127,11 @@ export class MissionLedger {
   ): Promise<CommandResult> {
     const receivedAt = this.deps.now().toISOString();
     const key = field(payload, 'idempotency_key');
-    if (!MISSION_ID.test(missionId)) {
+    const stream = missionStream(missionId);
+    if (!MISSION_ID.test(missionId) || (await this.load(stream, false)).revision < 0) {
       const reason: Reason = { code: 'MISSION_NOT_FOUND', message: `No mission ${missionId}.` };
       await this.recordUnattributed(
-        'mission.callback_rejected',
+        'callback',
         payload,
         [reason],
         receivedAt,
@@ -121,34 +140,16 @@ export class MissionLedger {
       );
       throw rejection([reason]);
     }
-    const stream = missionStream(missionId);
-    return this.withRetries(async () => {
-      const events = await this.deps.store.readStream(stream);
-      if (events.length === 0) {
-        const reason: Reason = { code: 'MISSION_NOT_FOUND', message: `No mission ${missionId}.` };
-        await this.recordUnattributed(
-          'mission.callback_rejected',
-          payload,
-          [reason],
-          receivedAt,
-          principal,
-          missionId,
-        );
-        throw rejection([reason]);
-      }
-      const prior = key === undefined ? undefined : findPrior(events, key);
-      if (prior !== undefined)
-        return this.replay(prior, payload, stream, receivedAt, principal, 'callback');
-      const decision = decideCallback(foldMission(events), {
-        missionId,
-        payload,
-        received_at: receivedAt,
-        principal,
-      });
-      const appended = await this.append(stream, events, decision.events, key, payload, principal);
-      if (decision.outcome === 'rejected') throw rejection(decision.reasons, appended);
-      return { ...appended, mission_id: missionId };
-    });
+    const result = await this.command(
+      stream,
+      'callback',
+      key,
+      payload,
+      principal,
+      receivedAt,
+      (state) => decideCallback(state, { missionId, payload, received_at: receivedAt, principal }),
+    );
+    return result.command;
   }
 
   async cancel(
@@ -159,121 +160,136 @@ export class MissionLedger {
     const receivedAt = this.deps.now().toISOString();
     const stream = missionStream(missionId);
     const payload = { reason: input.reason };
-    return this.withRetries(async () => {
-      const events = MISSION_ID.test(missionId) ? await this.deps.store.readStream(stream) : [];
-      if (events.length === 0) {
-        const reason: Reason = { code: 'MISSION_NOT_FOUND', message: `No mission ${missionId}.` };
-        await this.recordUnattributed(
-          'mission.cancel_rejected',
-          payload,
-          [reason],
-          receivedAt,
-          principal,
-          missionId,
-        );
-        throw rejection([reason]);
-      }
-      const key = input.idempotencyKey;
-      const prior = key === undefined ? undefined : findPrior(events, key);
-      if (prior !== undefined)
-        return this.replay(prior, payload, stream, receivedAt, principal, 'cancel');
-      const decision = decideCancel(foldMission(events), {
-        reason: input.reason,
-        requested_by: `${principal.role}:${principal.id}`,
-        received_at: receivedAt,
-      });
-      const appended = await this.append(stream, events, decision.events, key, payload, principal);
-      if (decision.outcome === 'rejected') throw rejection(decision.reasons, appended);
-      return { ...appended, mission_id: missionId };
-    });
+    if (!MISSION_ID.test(missionId) || (await this.load(stream, false)).revision < 0) {
+      const reason: Reason = { code: 'MISSION_NOT_FOUND', message: `No mission ${missionId}.` };
+      await this.recordUnattributed('cancel', payload, [reason], receivedAt, principal, missionId);
+      throw rejection([reason]);
+    }
+    const requestedBy = `${principal.role}:${principal.id}`;
+    const result = await this.command(
+      stream,
+      'cancel',
+      input.idempotencyKey,
+      payload,
+      principal,
+      receivedAt,
+      (state) =>
+        decideCancel(state, {
+          reason: input.reason,
+          requested_by: requestedBy,
+          received_at: receivedAt,
+        }),
+    );
+    return result.command;
   }
 
-  /** The mission folded from its stream, with the stream's revision; undefined if absent. */
+  /** The mission folded from its stream (reading what this process has not seen), with its revision. */
   async mission(missionId: string): Promise<{ state: MissionState; revision: number } | undefined> {
     if (!MISSION_ID.test(missionId)) return undefined;
-    const events = await this.deps.store.readStream(missionStream(missionId));
-    const state = foldMission(events);
-    const last = events.at(-1);
-    return state === undefined || last === undefined
-      ? undefined
-      : { state, revision: last.revision };
+    const entry = await this.load(missionStream(missionId), true);
+    return entry.state === undefined ? undefined : { state: entry.state, revision: entry.revision };
   }
 
-  /** A page of the mission's stream, by revision. */
+  /** A page of the mission's stream, by revision; undefined when the stream does not exist. */
   async timeline(
     missionId: string,
     fromRevision: number,
     limit: number,
   ): Promise<StoredEvent[] | undefined> {
     if (!MISSION_ID.test(missionId)) return undefined;
-    const events = await this.deps.store.readStream(missionStream(missionId), {
-      fromRevision,
-      limit,
-    });
+    const stream = missionStream(missionId);
+    const events = await this.deps.store.readStream(stream, { fromRevision, limit });
     if (events.length > 0 || fromRevision > 0) return events;
-    return (await this.deps.store.readStream(missionStream(missionId), { limit: 1 })).length === 0
-      ? undefined
-      : [];
+    return (await this.deps.store.readStream(stream, { limit: 1 })).length === 0 ? undefined : [];
   }
 
   /**
-   * A command whose key the stream already holds: the same payload gets the original outcome
-   * (an accepted result, or the original rejection) and appends nothing; another payload under
-   * the key is itself rejected and recorded.
+   * One command: decide on the fold, append at its revision, and on a race (the stream moved, or
+   * another process recorded the same key first) read what was missed and go again.
+   */
+  private async command(
+    stream: string,
+    kind: Kind,
+    key: string | undefined,
+    payload: unknown,
+    principal: Principal,
+    receivedAt: string,
+    decide: (state: MissionState | undefined) => Decision,
+  ): Promise<{ command: CommandResult; vpSessionId?: string; workspaceKey?: string }> {
+    const missionId = stream.slice('mission-'.length);
+    for (let attempt = 1; ; attempt += 1) {
+      const entry = await this.load(stream, attempt > 1);
+      const prior = key === undefined ? undefined : entry.priors.get(key);
+      try {
+        if (prior !== undefined)
+          return await this.replay(stream, kind, prior, payload, principal, receivedAt);
+        const decision = decide(entry.state);
+        const appended = await this.append(stream, entry, decision.events, key, payload, principal);
+        if (decision.outcome === 'rejected') throw rejection(decision.reasons, appended);
+        const data = decision.events[0]?.data as
+          { vp_session_id?: string; workspace_key?: string } | undefined;
+        return {
+          command: { mission_id: missionId, ...appended, duplicate: false },
+          vpSessionId: data?.vp_session_id,
+          workspaceKey: data?.workspace_key,
+        };
+      } catch (error) {
+        const raced =
+          isLedgerError(error, 'EXPECTED_REVISION_CONFLICT') ||
+          (isLedgerError(error, 'IDEMPOTENCY_KEY_REUSED') && error.details.rejection !== true);
+        if (!raced || attempt >= MAX_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  /**
+   * A command whose key the stream already holds: the same payload gets the original outcome (an
+   * accepted result, or the original rejection) and appends nothing; another payload under the
+   * key is itself rejected and recorded, under no key, since the key belongs to the original.
    */
   private async replay(
-    prior: StoredEvent,
-    payload: unknown,
     stream: string,
-    receivedAt: string,
+    kind: Kind,
+    prior: PriorOutcome,
+    payload: unknown,
     principal: Principal,
-    kind: 'dispatch' | 'callback' | 'cancel',
-  ): Promise<CommandResult & { vp_session_id: string }> {
-    const missionId = stream.slice('mission-'.length);
-    if (!sameInput(prior, payload)) {
+    receivedAt: string,
+  ): Promise<{ command: CommandResult; vpSessionId?: string; workspaceKey?: string }> {
+    const original = { revision: prior.revision, position: prior.position };
+    if (prior.inputDigest === undefined || prior.inputDigest !== jsonDigest(payload ?? null)) {
       const reason: Reason = {
         code: 'IDEMPOTENCY_KEY_REUSED',
         message: `The idempotency key was already used at revision ${prior.revision} for a different payload.`,
       };
-      const type =
-        kind === 'dispatch'
-          ? 'mission.dispatch_rejected'
-          : kind === 'cancel'
-            ? 'mission.cancel_rejected'
-            : 'mission.callback_rejected';
-      // Recorded under no key: the key belongs to the original.
-      const appended = await this.deps.store.append(stream, [
-        {
-          type,
-          data: rejectionData(payload, [reason], receivedAt, principal),
-          metadata: metadataFor(payload, principal),
-        },
-      ]);
-      throw rejection([reason], {
-        revision: appended.revisions[0]!,
-        position: appended.positions[0]!,
-      });
+      const entry = await this.load(stream, false);
+      const event = {
+        type: REJECTED_TYPE[kind],
+        data: rejectionData(payload, [reason], receivedAt, principal),
+      };
+      throw rejection(
+        [reason],
+        await this.append(stream, entry, [event], undefined, payload, principal),
+      );
     }
-    const original = { revision: prior.revision, position: prior.position };
-    const reasons = (prior.data as { reasons?: Reason[] }).reasons;
-    if (reasons !== undefined && reasons.length > 0) throw rejection(reasons, original, true);
-    const vpSessionId = (prior.data as { vp_session_id?: string }).vp_session_id ?? '';
-    if (kind === 'dispatch') {
-      // A retry also repairs a registry write that a crash may have cut off after the mission append.
-      const dispatched = prior.data as { vp_session_id: string; workspace_key: string };
-      await registerVpSession(this.deps.store, payload, dispatched);
+    if (prior.reasons !== undefined && prior.reasons.length > 0) {
+      throw rejection(prior.reasons as Reason[], original, true);
     }
-    return { ...original, mission_id: missionId, vp_session_id: vpSessionId, duplicate: true };
+    return {
+      command: { mission_id: stream.slice('mission-'.length), ...original, duplicate: true },
+      vpSessionId: prior.vpSessionId,
+      workspaceKey: prior.workspaceKey,
+    };
   }
 
+  /** Appends at the entry's revision and, on success, folds the new events into the cache. */
   private async append(
     stream: string,
-    current: StoredEvent[],
-    events: { type: string; data: unknown }[],
+    entry: MissionEntry,
+    events: readonly { type: string; data: unknown }[],
     key: string | undefined,
     payload: unknown,
     principal: Principal,
-  ): Promise<CommandResult> {
+  ): Promise<{ revision: number; position: number }> {
     const metadata = {
       ...metadataFor(payload, principal),
       ...(key === undefined ? {} : { idempotency_key: key }),
@@ -283,18 +299,42 @@ export class MissionLedger {
       data: e.data as NewEvent['data'],
       metadata,
     }));
-    const expected = current.at(-1)?.revision ?? 'no_stream';
-    const result = await this.deps.store.append(stream, newEvents, { expectedRevision: expected });
-    return {
-      mission_id: '',
-      revision: result.revisions.at(-1)!,
-      position: result.positions.at(-1)!,
-      duplicate: result.duplicate,
-    };
+    try {
+      const result = await this.deps.store.append(stream, newEvents, {
+        expectedRevision: entry.revision < 0 ? 'no_stream' : entry.revision,
+      });
+      const folded: FoldableEvent[] = events.map((e, i) => ({
+        type: e.type,
+        data: e.data,
+        revision: result.revisions[i]!,
+        position: result.positions[i]!,
+        idempotencyKey: key,
+      }));
+      this.cache.advance(stream, entry, folded);
+      return { revision: result.revisions.at(-1)!, position: result.positions.at(-1)! };
+    } catch (error) {
+      this.cache.delete(stream);
+      throw error;
+    }
+  }
+
+  /** The stream's fold: the cached one, or (when `fresh`, or not cached) caught up from the store. */
+  private async load(stream: string, fresh: boolean): Promise<MissionEntry> {
+    const cached = this.cache.get(stream);
+    if (cached !== undefined && !fresh) return cached;
+    const base = cached ?? emptyEntry();
+    const events = await this.deps.store.readStream(stream, { fromRevision: base.revision + 1 });
+    const entry = foldEntry(
+      base,
+      events.map((e) => ({ ...e, idempotencyKey: e.metadata.idempotency_key })),
+    );
+    // Streams that do not exist are not cached: a flood of bad ids must not evict real missions.
+    if (entry.revision >= 0) this.cache.set(stream, entry);
+    return entry;
   }
 
   private async recordUnattributed(
-    type: string,
+    kind: Kind,
     payload: unknown,
     reasons: Reason[],
     receivedAt: string,
@@ -306,22 +346,8 @@ export class MissionLedger {
       mission_id: missionId ?? null,
     };
     await this.deps.store.append(REJECTIONS_STREAM, [
-      { type, data, metadata: metadataFor(payload, principal) },
+      { type: REJECTED_TYPE[kind], data, metadata: metadataFor(payload, principal) },
     ]);
-  }
-
-  /** Runs a load-decide-append attempt, again when another writer moved the stream in between. */
-  private async withRetries<T>(attempt: () => Promise<T>): Promise<T> {
-    for (let i = 1; ; i += 1) {
-      try {
-        return await attempt();
-      } catch (error) {
-        const raced =
-          isLedgerError(error, 'EXPECTED_REVISION_CONFLICT') ||
-          (isLedgerError(error, 'IDEMPOTENCY_KEY_REUSED') && error.details.rejection !== true);
-        if (!raced || i >= MAX_ATTEMPTS) throw error;
-      }
-    }
   }
 }
 

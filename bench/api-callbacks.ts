@@ -1,0 +1,268 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { BENCH_PG_URL, fmt, machineDescription, writeSection } from './support.ts';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONNECTIONS = [1, 16, 64];
+/** Callbacks are spread over this many missions, so concurrent requests rarely race on one stream. */
+const MISSIONS = 2000;
+const OPERATOR = `bench-operator-${randomUUID()}`;
+const FACTORY = `bench-factory-${randomUUID()}`;
+
+interface Cell {
+  label: string;
+  rate: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address !== null
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+async function waitForHealth(url: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 200; i += 1) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no answer from ${url}`);
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+async function run(
+  label: string,
+  url: string,
+  connections: number,
+  body: (i: number) => { path: string; json: string },
+  token?: string,
+): Promise<Cell> {
+  let counter = 0;
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token !== undefined) headers.authorization = `Bearer ${token}`;
+  const result = await autocannon({
+    url,
+    connections,
+    duration: SECONDS,
+    requests: [
+      {
+        method: 'POST',
+        headers,
+        setupRequest: (req) => {
+          const next = body(counter);
+          counter += 1;
+          return { ...req, path: next.path, body: next.json };
+        },
+      },
+    ],
+  });
+  return {
+    label,
+    rate: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
+}
+
+async function missionsFixture(
+  base: string,
+): Promise<{ ids: string[]; callback: (i: number) => { path: string; json: string } }> {
+  const dispatch = JSON.parse(
+    await readFile(new URL('../fixtures/mission-dispatch.example.json', import.meta.url), 'utf8'),
+  ) as Record<string, unknown>;
+  const accepted = JSON.parse(
+    await readFile(new URL('../fixtures/lifecycle-event.example.json', import.meta.url), 'utf8'),
+  ) as Record<string, unknown>;
+  const ids: string[] = [];
+  const sessions: string[] = [];
+  const run = `b${randomUUID().slice(0, 8)}`;
+  for (let i = 0; i < MISSIONS; i += 8) {
+    await Promise.all(
+      Array.from({ length: Math.min(8, MISSIONS - i) }, async (_, j) => {
+        const id = `${run}-m${i + j}`;
+        const res = await fetch(`${base}/v1/missions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${OPERATOR}` },
+          body: JSON.stringify({
+            ...dispatch,
+            mission_id: id,
+            vp_session_id: undefined,
+            idempotency_key: `d-${id}`,
+          }),
+        });
+        const out = (await res.json()) as { vp_session_id: string };
+        if (res.status !== 201)
+          throw new Error(`dispatch failed: ${res.status} ${JSON.stringify(out)}`);
+        const cb = await fetch(`${base}/v1/missions/${id}/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${FACTORY}` },
+          body: JSON.stringify({
+            ...accepted,
+            mission_id: id,
+            vp_session_id: out.vp_session_id,
+            idempotency_key: `a-${id}`,
+          }),
+        });
+        if (cb.status !== 201) throw new Error(`accept failed: ${cb.status} ${await cb.text()}`);
+        ids[i + j] = id;
+        sessions[i + j] = out.vp_session_id;
+      }),
+    );
+  }
+  const callback = (n: number) => {
+    const m = n % MISSIONS;
+    const id = ids[m]!;
+    return {
+      path: `/v1/missions/${id}/events`,
+      json: JSON.stringify({
+        ...accepted,
+        mission_id: id,
+        vp_session_id: sessions[m],
+        event_type: 'mission.progress',
+        status: 'running',
+        summary: `Step ${n}: refactored one more module; tests green so far.`,
+        idempotency_key: `p-${run}-${n}`,
+      }),
+    };
+  };
+  return { ids, callback };
+}
+
+/** Lifecycle callbacks/s and latency through the whole API on PostgreSQL, beside bare express. */
+export async function benchApiCallbacks(): Promise<void> {
+  const admin = new pg.Client({ connectionString: BENCH_PG_URL });
+  await admin.connect();
+  const schema = `bench_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  const dir = await mkdtemp(join(tmpdir(), 'ledger-bench-'));
+  const tokensFile = join(dir, 'tokens.json');
+  const dispatch = JSON.parse(
+    await readFile(new URL('../fixtures/mission-dispatch.example.json', import.meta.url), 'utf8'),
+  ) as { target_instance_id: string };
+  await writeFile(
+    tokensFile,
+    JSON.stringify([
+      { token: OPERATOR, role: 'operator' },
+      { token: FACTORY, role: 'factory', instance_id: dispatch.target_instance_id },
+    ]),
+  );
+  const storeUrl = new URL(BENCH_PG_URL);
+  storeUrl.searchParams.set('schema', schema);
+  const ledgerPort = await freePort();
+  const ledger = spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/ledger-prof'] : []),
+      'bin/ledger.js',
+      'serve',
+    ],
+    {
+      env: {
+        ...process.env,
+        PORT: String(ledgerPort),
+        LEDGER_STORE: storeUrl.toString(),
+        LEDGER_TOKENS_FILE: tokensFile,
+        LOG_LEVEL: 'info',
+        LEDGER_ENV: 'staging',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const barePort = await freePort();
+  const bare = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-express.ts'], {
+    env: { ...process.env, PORT: String(barePort) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const rows: string[] = [];
+  let goal = '';
+  try {
+    const ledgerUrl = `http://127.0.0.1:${ledgerPort}`;
+    const bareUrl = `http://127.0.0.1:${barePort}`;
+    await waitForHealth(`${ledgerUrl}/v1/healthz`, ledger);
+    await waitForHealth(`${bareUrl}/none`, bare).catch(() => undefined);
+    const { callback } = await missionsFixture(ledgerUrl);
+    let offset = 0;
+    for (const c of CONNECTIONS) {
+      const base = offset;
+      const api = await run(
+        `ledger, ${c} connections`,
+        ledgerUrl,
+        c,
+        (i) => callback(base + i),
+        FACTORY,
+      );
+      offset += 10_000_000;
+      const baseline = await run(`bare express, ${c} connections`, bareUrl, c, (i) => callback(i));
+      for (const m of [api, baseline]) {
+        console.log(
+          `${m.label.padEnd(32)} ${fmt(m.rate).padStart(8)} req/s  p50 ${fmt(m.p50, 1)} ms  p99 ${fmt(m.p99, 1)} ms  non-2xx ${m.non2xx}  errors ${m.errors}`,
+        );
+      }
+      if (api.non2xx > 0 || api.errors > 0)
+        throw new Error(`the ledger answered ${api.non2xx} non-2xx and ${api.errors} errors`);
+      rows.push(
+        `| ${c} | ${fmt(api.rate)} | ${fmt(api.p50, 1)} / ${fmt(api.p99, 1)} | ${fmt(baseline.rate)} | ${fmt(baseline.p50, 1)} / ${fmt(baseline.p99, 1)} | ${fmt((100 * api.rate) / baseline.rate, 0)}% |`,
+      );
+      if (c === 64) {
+        const share = api.rate / baseline.rate;
+        goal = `Goal at 64 connections: ≥ 40% of the bare express rate (measured ${fmt(100 * share, 0)}%: ${share >= 0.4 ? 'met' : 'NOT met'}) and p99 < 50 ms (measured ${fmt(api.p99, 1)} ms: ${api.p99 < 50 ? 'met' : 'NOT met'}).`;
+      }
+    }
+  } finally {
+    await Promise.all([stop(ledger), stop(bare)]);
+    await admin.query(`drop schema if exists ${schema} cascade`);
+    await admin.end();
+    await rm(dir, { recursive: true, force: true });
+  }
+  const machine = await machineDescription();
+  await writeSection(
+    'api-callbacks',
+    `## Lifecycle callbacks through the HTTP API on PostgreSQL
+
+\`npm run bench -- api-callbacks\`, run ${new Date().toISOString().slice(0, 10)}. The ledger runs as \`ledger serve\` in its own
+process on PostgreSQL (logging at \`info\`), with ${MISSIONS} missions dispatched and accepted beforehand; autocannon posts
+\`mission.progress\` callbacks (about 900 bytes, each with a new idempotency key) round-robin over the missions, so every
+request is authenticated, parsed, validated, decided against the mission's folded stream and appended. The baseline is a
+bare express 5 endpoint in its own process that parses the same JSON bodies and answers 201. ${SECONDS} s per cell; every
+ledger answer was a 2xx.
+
+| connections | ledger req/s | ledger p50 / p99 ms | bare express req/s | bare p50 / p99 ms | ledger ÷ bare |
+| ---: | ---: | ---: | ---: | ---: | ---: |
+${rows.join('\n')}
+
+${goal}
+
+${machine.join('\n')}`,
+  );
+}
