@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { lifecycleEventSchema } from './lifecycle-event.ts';
 import { missionDispatchSchema } from './mission-envelope.ts';
 import {
+  cancelRequestBodySchema,
   missionCallbackAcceptedDataSchema,
   missionCallbackRejectedDataSchema,
   missionCancelRejectedDataSchema,
@@ -24,6 +25,7 @@ export * from './mission-events.ts';
 export const contractSchemas = {
   'mission-dispatch': missionDispatchSchema,
   'lifecycle-event': lifecycleEventSchema,
+  'cancel-request': cancelRequestBodySchema,
   'stored-event': storedEventSchema,
   'event-metadata': eventMetadataSchema,
   'mission-dispatched': missionDispatchedDataSchema,

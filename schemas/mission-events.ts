@@ -144,3 +144,15 @@ export const missionEventDataSchemas = {
   Record<string, z.ZodType>;
 /** An event type of a mission stream. */
 export type MissionEventType = keyof typeof missionEventDataSchemas;
+
+/** The body of `POST /v1/missions/{id}/cancel`. */
+export const cancelRequestBodySchema = z
+  .strictObject({
+    reason: z.string().trim().min(1).max(2000).describe('Why the mission should stop.'),
+  })
+  .meta({
+    title: 'cancel request',
+    description: 'An operator asks the factory to stop a mission.',
+  });
+/** The body of a cancel request. */
+export type CancelRequestBody = z.infer<typeof cancelRequestBodySchema>;

@@ -57,6 +57,8 @@ export const errorCodes = {
   MALFORMED_JSON: 'The body is not valid JSON.',
   /** The body holds a `__proto__`, `constructor` or `prototype` key at any depth. */
   FORBIDDEN_KEY: 'The body holds a forbidden key.',
+  /** The body nests deeper than 64 levels; nothing is appended. */
+  NESTING_TOO_DEEP: 'The body nests too deeply.',
   /** The body exceeds `LEDGER_BODY_LIMIT` (default 256 KiB). */
   PAYLOAD_TOO_LARGE: 'The body is larger than the configured limit.',
   /** A POST without `Content-Type: application/json`, or with an unsupported charset. */

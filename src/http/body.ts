@@ -7,19 +7,47 @@ export const DEFAULT_BODY_LIMIT = 256 * 1024;
 /** Keys that could reach an object's prototype if the body were ever merged into another object. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
-function findForbiddenKey(value: unknown, path: string): string | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i += 1) {
-      const hit = findForbiddenKey(value[i], `${path}[${i}]`);
-      if (hit !== undefined) return hit;
+/** Deeper than any real payload; deep enough bodies would exhaust the stack of JSON.stringify. */
+export const MAX_BODY_DEPTH = 64;
+
+/**
+ * Walks a parsed body without recursion (so depth itself cannot overflow the stack), failing at
+ * the first prototype-polluting key or at a nesting deeper than MAX_BODY_DEPTH.
+ */
+function inspectBody(body: unknown): LedgerError | undefined {
+  const stack: { value: unknown; path: string; depth: number }[] = [
+    { value: body, path: '$', depth: 0 },
+  ];
+  while (stack.length > 0) {
+    const { value, path, depth } = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= MAX_BODY_DEPTH) {
+      return new LedgerError(
+        'NESTING_TOO_DEEP',
+        `The body nests deeper than ${MAX_BODY_DEPTH} levels.`,
+        {
+          limit: MAX_BODY_DEPTH,
+        },
+      );
     }
-    return undefined;
-  }
-  for (const key of Object.keys(value)) {
-    if (FORBIDDEN_KEYS.has(key)) return `${path}.${key}`;
-    const hit = findForbiddenKey((value as Record<string, unknown>)[key], `${path}.${key}`);
-    if (hit !== undefined) return hit;
+    if (Array.isArray(value)) {
+      value.forEach((item, i) =>
+        stack.push({ value: item, path: `${path}[${i}]`, depth: depth + 1 }),
+      );
+      continue;
+    }
+    for (const key of Object.keys(value)) {
+      if (FORBIDDEN_KEYS.has(key)) {
+        return new LedgerError('FORBIDDEN_KEY', `The body has a forbidden key at ${path}.${key}.`, {
+          path: `${path}.${key}`,
+        });
+      }
+      stack.push({
+        value: (value as Record<string, unknown>)[key],
+        path: `${path}.${key}`,
+        depth: depth + 1,
+      });
+    }
   }
   return undefined;
 }
@@ -27,7 +55,7 @@ function findForbiddenKey(value: unknown, path: string): string | undefined {
 /**
  * JSON request bodies, strictly: `Content-Type: application/json` is required (415 otherwise),
  * bodies over `limit` bytes are 413, malformed JSON is 400, and keys that could pollute a
- * prototype are refused (400) before any handler sees them.
+ * prototype, or nesting deeper than MAX_BODY_DEPTH, are refused (400) before any handler sees them.
  */
 export function jsonBody(limit: number): RequestHandler[] {
   const requireJson: RequestHandler = (req, _res, next) => {
@@ -38,18 +66,12 @@ export function jsonBody(limit: number): RequestHandler[] {
     }
     next();
   };
-  const rejectForbiddenKeys: RequestHandler = (req, _res, next) => {
-    const path = findForbiddenKey(req.body, '$');
-    if (path !== undefined) {
-      throw new LedgerError('FORBIDDEN_KEY', `The body has a forbidden key at ${path}.`, { path });
-    }
+  const inspect: RequestHandler = (req, _res, next) => {
+    const problem = inspectBody(req.body);
+    if (problem !== undefined) throw problem;
     next();
   };
-  return [
-    requireJson,
-    express.json({ limit, strict: true, type: 'application/json' }),
-    rejectForbiddenKeys,
-  ];
+  return [requireJson, express.json({ limit, strict: true, type: 'application/json' }), inspect];
 }
 
 /** Translates body-parser's errors into the ledger's codes; the request never reaches a handler. */

@@ -30,6 +30,7 @@ export const errorStatus: Record<ErrorCode, number> = {
   VP_SESSION_NOT_FOUND: 404,
   MALFORMED_JSON: 400,
   FORBIDDEN_KEY: 400,
+  NESTING_TOO_DEEP: 400,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
 };

@@ -1,5 +1,4 @@
 import express, { type Request, type Response, type Router } from 'express';
-import { z } from 'zod';
 import { LedgerError, isLedgerError } from '../errors.ts';
 import type { MissionState } from '../domain/mission/index.ts';
 import type { MissionLedger } from '../ledger/mission-ledger.ts';
@@ -18,8 +17,6 @@ export interface MissionRouteDeps {
   bodyLimit: number;
 }
 
-const cancelBodySchema = z.strictObject({ reason: z.string().trim().min(1).max(2000) });
-
 /** Missions: dispatch, lifecycle callbacks, cancel, reads; and the VP session registry. */
 export function missionRoutes({ ledger, store, logger, bodyLimit }: MissionRouteDeps): Router {
   const router = express.Router();
@@ -31,7 +28,7 @@ export function missionRoutes({ ledger, store, logger, bodyLimit }: MissionRoute
     try {
       const result = await ledger.dispatch(payload, principalOf(req));
       log.info(
-        { ...result, route: 'dispatch' },
+        { ...logged(result), route: 'dispatch' },
         result.duplicate ? 'dispatch replayed' : 'mission dispatched',
       );
       res.status(result.duplicate ? 200 : 201).json(result);
@@ -47,7 +44,7 @@ export function missionRoutes({ ledger, store, logger, bodyLimit }: MissionRoute
     try {
       const result = await ledger.callback(missionId, payload, principalOf(req));
       log.info(
-        { ...result, route: 'callback' },
+        { ...logged(result), route: 'callback' },
         result.duplicate ? 'callback replayed' : 'callback accepted',
       );
       res.status(result.duplicate ? 200 : 201).json(result);
@@ -58,24 +55,10 @@ export function missionRoutes({ ledger, store, logger, bodyLimit }: MissionRoute
 
   router.post('/missions/:id/cancel', requireRole('operator'), ...body, async (req, res) => {
     const missionId = req.params.id as string;
-    const parsed = cancelBodySchema.safeParse(req.body);
-    if (!parsed.success) {
-      throw new LedgerError(
-        'SCHEMA_INVALID',
-        'A cancel needs {"reason": "..."} (1 to 2000 characters).',
-        {
-          issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-        },
-      );
-    }
     const idempotencyKey = req.get('Idempotency-Key');
     const log = logger.child({ mission_id: missionId });
     try {
-      const result = await ledger.cancel(
-        missionId,
-        { reason: parsed.data.reason, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) },
-        principalOf(req),
-      );
+      const result = await ledger.cancel(missionId, req.body, idempotencyKey, principalOf(req));
       log.info({ ...logged(result), route: 'cancel' }, 'cancel requested');
       res.status(result.duplicate ? 200 : 201).json(result);
     } catch (error) {

@@ -151,16 +151,7 @@ export function openApiDocument(version: string): Json {
           ],
           requestBody: {
             required: true,
-            content: {
-              'application/json': {
-                schema: {
-                  type: 'object',
-                  required: ['reason'],
-                  additionalProperties: false,
-                  properties: { reason: { type: 'string', minLength: 1, maxLength: 2000 } },
-                },
-              },
-            },
+            content: { 'application/json': { schema: ref('cancel-request') } },
           },
           responses: {
             '201': json(ref('CommandResult'), 'Cancel requested.'),

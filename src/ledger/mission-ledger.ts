@@ -9,6 +9,7 @@ import {
   type MissionState,
 } from '../domain/mission/index.ts';
 import type { Principal } from '../http/auth.ts';
+import { cancelRequestBodySchema } from '../../schemas/mission-events.ts';
 import type { EventStore, NewEvent, StoredEvent } from '../store/port.ts';
 import {
   MissionCache,
@@ -18,6 +19,7 @@ import {
   type MissionEntry,
   type PriorOutcome,
 } from './mission-cache.ts';
+import { KeyedMutex } from './keyed-mutex.ts';
 import { registerVpSession } from './vp-sessions.ts';
 
 export { missionStream };
@@ -25,8 +27,14 @@ export { missionStream };
 /** Where inputs that name no existing mission are recorded, so no rejection goes unlogged. */
 export const REJECTIONS_STREAM = 'ledger-rejections';
 
-/** How often a command reads what it missed and decides again after another writer moved the stream. */
-const MAX_ATTEMPTS = 8;
+/**
+ * How often a command reads what it missed and decides again after another process moved the
+ * stream. Commands in one process are serialised per mission, so only cross-process races retry;
+ * a jittered, growing pause keeps two busy processes from colliding in lockstep.
+ */
+const MAX_ATTEMPTS = 25;
+const backoff = (attempt: number) =>
+  new Promise<void>((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt)));
 
 const MISSION_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
 
@@ -73,6 +81,7 @@ const REJECTED_TYPE: Record<Kind, string> = {
  */
 export class MissionLedger {
   private readonly cache: MissionCache;
+  private readonly missions = new KeyedMutex();
 
   constructor(private readonly deps: LedgerDeps) {
     this.cache = new MissionCache(deps.cacheSize ?? 10_000);
@@ -91,8 +100,10 @@ export class MissionLedger {
         message:
           'A dispatch needs a mission_id (1-200 of A-Z a-z 0-9 . _ : -) and an idempotency_key (1-256 characters).',
       };
-      await this.recordUnattributed('dispatch', payload, [reason], receivedAt, principal);
-      throw rejection([reason]);
+      throw rejection(
+        [reason],
+        await this.recordUnattributed('dispatch', payload, [reason], receivedAt, principal),
+      );
     }
     const stream = missionStream(missionId);
     const result = await this.command(
@@ -130,7 +141,7 @@ export class MissionLedger {
     const stream = missionStream(missionId);
     if (!MISSION_ID.test(missionId) || (await this.load(stream, false)).revision < 0) {
       const reason: Reason = { code: 'MISSION_NOT_FOUND', message: `No mission ${missionId}.` };
-      await this.recordUnattributed(
+      const recorded = await this.recordUnattributed(
         'callback',
         payload,
         [reason],
@@ -138,7 +149,7 @@ export class MissionLedger {
         principal,
         missionId,
       );
-      throw rejection([reason]);
+      throw rejection([reason], recorded);
     }
     const result = await this.command(
       stream,
@@ -152,33 +163,57 @@ export class MissionLedger {
     return result.command;
   }
 
+  /**
+   * A cancel request. The body is checked here rather than at the edge, so that an invalid one is
+   * recorded like any other rejected input.
+   */
   async cancel(
     missionId: string,
-    input: { reason: string; idempotencyKey?: string },
+    body: unknown,
+    idempotencyKey: string | undefined,
     principal: Principal,
   ): Promise<CommandResult> {
     const receivedAt = this.deps.now().toISOString();
     const stream = missionStream(missionId);
-    const payload = { reason: input.reason };
+    const parsed = cancelRequestBodySchema.safeParse(body);
+    const text = parsed.success ? parsed.data.reason : (field(body, 'reason') ?? '');
+    const payload = { reason: text };
     if (!MISSION_ID.test(missionId) || (await this.load(stream, false)).revision < 0) {
       const reason: Reason = { code: 'MISSION_NOT_FOUND', message: `No mission ${missionId}.` };
-      await this.recordUnattributed('cancel', payload, [reason], receivedAt, principal, missionId);
-      throw rejection([reason]);
+      throw rejection(
+        [reason],
+        await this.recordUnattributed('cancel', body, [reason], receivedAt, principal, missionId),
+      );
     }
     const requestedBy = `${principal.role}:${principal.id}`;
+    const decide = (state: MissionState | undefined): Decision => {
+      if (parsed.success) {
+        return decideCancel(state, {
+          reason: text,
+          requested_by: requestedBy,
+          received_at: receivedAt,
+        });
+      }
+      const issues = parsed.error.issues.map(
+        (i) => `${i.path.join('.') || '(body)'}: ${i.message}`,
+      );
+      const reasons = [
+        {
+          code: 'SCHEMA_INVALID' as const,
+          message: `A cancel is {"reason": "..."} (1 to 2000 characters, no other field): ${issues.join('; ')}`,
+        },
+      ];
+      const data = { reason: text, requested_by: requestedBy, reasons, received_at: receivedAt };
+      return { outcome: 'rejected', events: [{ type: 'mission.cancel_rejected', data }], reasons };
+    };
     const result = await this.command(
       stream,
       'cancel',
-      input.idempotencyKey,
+      idempotencyKey,
       payload,
       principal,
       receivedAt,
-      (state) =>
-        decideCancel(state, {
-          reason: input.reason,
-          requested_by: requestedBy,
-          received_at: receivedAt,
-        }),
+      decide,
     );
     return result.command;
   }
@@ -216,6 +251,20 @@ export class MissionLedger {
     receivedAt: string,
     decide: (state: MissionState | undefined) => Decision,
   ): Promise<{ command: CommandResult; vpSessionId?: string; workspaceKey?: string }> {
+    return this.missions.run(stream, () =>
+      this.attempt(stream, kind, key, payload, principal, receivedAt, decide),
+    );
+  }
+
+  private async attempt(
+    stream: string,
+    kind: Kind,
+    key: string | undefined,
+    payload: unknown,
+    principal: Principal,
+    receivedAt: string,
+    decide: (state: MissionState | undefined) => Decision,
+  ): Promise<{ command: CommandResult; vpSessionId?: string; workspaceKey?: string }> {
     const missionId = stream.slice('mission-'.length);
     for (let attempt = 1; ; attempt += 1) {
       const entry = await this.load(stream, attempt > 1);
@@ -225,11 +274,12 @@ export class MissionLedger {
           return await this.replay(stream, kind, prior, payload, principal, receivedAt);
         const decision = decide(entry.state);
         const appended = await this.append(stream, entry, decision.events, key, payload, principal);
-        if (decision.outcome === 'rejected') throw rejection(decision.reasons, appended);
+        if (decision.outcome === 'rejected')
+          throw rejection(decision.reasons, appended, appended.duplicate);
         const data = decision.events[0]?.data as
           { vp_session_id?: string; workspace_key?: string } | undefined;
         return {
-          command: { mission_id: missionId, ...appended, duplicate: false },
+          command: { mission_id: missionId, ...appended },
           vpSessionId: data?.vp_session_id,
           workspaceKey: data?.workspace_key,
         };
@@ -238,6 +288,7 @@ export class MissionLedger {
           isLedgerError(error, 'EXPECTED_REVISION_CONFLICT') ||
           (isLedgerError(error, 'IDEMPOTENCY_KEY_REUSED') && error.details.rejection !== true);
         if (!raced || attempt >= MAX_ATTEMPTS) throw error;
+        if (attempt > 1) await backoff(attempt);
       }
     }
   }
@@ -289,7 +340,7 @@ export class MissionLedger {
     key: string | undefined,
     payload: unknown,
     principal: Principal,
-  ): Promise<{ revision: number; position: number }> {
+  ): Promise<{ revision: number; position: number; duplicate: boolean }> {
     const metadata = {
       ...metadataFor(payload, principal),
       ...(key === undefined ? {} : { idempotency_key: key }),
@@ -311,7 +362,13 @@ export class MissionLedger {
         idempotencyKey: key,
       }));
       this.cache.advance(stream, entry, folded);
-      return { revision: result.revisions.at(-1)!, position: result.positions.at(-1)! };
+      // `duplicate`: a retry in another process, received in the same millisecond, recorded the
+      // very same event first; the store answered with the original, so this is a replay too.
+      return {
+        revision: result.revisions.at(-1)!,
+        position: result.positions.at(-1)!,
+        duplicate: result.duplicate,
+      };
     } catch (error) {
       this.cache.delete(stream);
       throw error;
@@ -340,14 +397,15 @@ export class MissionLedger {
     receivedAt: string,
     principal: Principal,
     missionId?: string,
-  ): Promise<void> {
+  ): Promise<{ revision: number; position: number }> {
     const data = {
       ...rejectionData(payload, reasons, receivedAt, principal),
       mission_id: missionId ?? null,
     };
-    await this.deps.store.append(REJECTIONS_STREAM, [
+    const result = await this.deps.store.append(REJECTIONS_STREAM, [
       { type: REJECTED_TYPE[kind], data, metadata: metadataFor(payload, principal) },
     ]);
+    return { revision: result.revisions[0]!, position: result.positions[0]! };
   }
 }
 
@@ -361,7 +419,9 @@ function rejection(
   return new LedgerError(first.code, first.message, {
     reasons,
     rejection: true,
-    ...(recorded === undefined ? {} : { recorded }),
+    ...(recorded === undefined
+      ? {}
+      : { recorded: { revision: recorded.revision, position: recorded.position } }),
     ...(duplicate ? { duplicate: true } : {}),
   });
 }

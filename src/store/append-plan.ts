@@ -281,7 +281,17 @@ function isPlainObject(value: unknown): value is JsonObject {
  * Rejects values JSON would silently change (NaN becomes null, undefined vanishes, a Date
  * becomes a string), so what is read back is what was appended.
  */
-function assertJson(value: unknown, path: string): void {
+/** Nesting deeper than this is refused: JSON.stringify would exhaust the stack long before PostgreSQL minds. */
+const MAX_JSON_DEPTH = 256;
+
+function assertJson(value: unknown, path: string, depth = 0): void {
+  if (depth > MAX_JSON_DEPTH) {
+    throw new LedgerError(
+      'INVALID_ARGUMENT',
+      `${path} nests deeper than ${MAX_JSON_DEPTH} levels.`,
+      { path },
+    );
+  }
   switch (typeof value) {
     case 'string':
       // A lone surrogate is not Unicode text: it cannot be stored as UTF-8 and would not round-trip.
@@ -296,7 +306,7 @@ function assertJson(value: unknown, path: string): void {
       if (value === null) return;
       if (Array.isArray(value)) {
         // An index loop, not forEach: forEach skips the holes of a sparse array, which JSON turns into null.
-        for (let i = 0; i < value.length; i += 1) assertJson(value[i], `${path}[${i}]`);
+        for (let i = 0; i < value.length; i += 1) assertJson(value[i], `${path}[${i}]`, depth + 1);
         return;
       }
       if (isPlainObject(value)) {
@@ -308,7 +318,7 @@ function assertJson(value: unknown, path: string): void {
               { path },
             );
           }
-          assertJson(value[key], `${path}.${key}`);
+          assertJson(value[key], `${path}.${key}`, depth + 1);
         }
         return;
       }

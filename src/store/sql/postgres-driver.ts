@@ -18,6 +18,11 @@ export function postgresDriver(
   // An idle client that loses its connection emits 'error' on the pool; without a listener
   // Node would crash the process. The next query reports the failure instead.
   pool.on('error', () => undefined);
+  // A client whose connection dies mid-query also emits 'error' (the query itself rejects and is
+  // translated); unhandled, that event would crash the process.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   const db = new Kysely<LedgerTables>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

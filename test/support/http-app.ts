@@ -1,0 +1,143 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from '../../src/http/app.ts';
+import { TokenAuthenticator, type TokenEntry } from '../../src/http/auth.ts';
+import { createLogger } from '../../src/logger.ts';
+import type { EventStore } from '../../src/store/port.ts';
+
+/** The instance the dispatch fixture is addressed to (fixtures/mission-dispatch.example.json). */
+export const TARGET_INSTANCE = 'ua-factory-07';
+/** An instance no fixture mission is addressed to. */
+export const OTHER_INSTANCE = 'ua-factory-99';
+
+/** One bearer token per role the Mission API knows, plus a factory bound to another instance. */
+export const TOKENS = {
+  operator: 'test-operator-token-000000000001',
+  auditor: 'test-auditor-token-0000000000002',
+  factory: 'test-factory-token-0000000000003',
+  otherFactory: 'test-other-factory-token-00000004',
+} as const;
+
+/** The operator's principal id: what `requested_by` and `actor` say (`operator:<name>`). */
+export const OPERATOR_NAME = 'ops-alice';
+export const AUDITOR_NAME = 'audit-bob';
+
+/** The tokens file entries for {@link TOKENS}. */
+export const TOKEN_ENTRIES: TokenEntry[] = [
+  { token: TOKENS.operator, role: 'operator', name: OPERATOR_NAME },
+  { token: TOKENS.auditor, role: 'auditor', name: AUDITOR_NAME },
+  { token: TOKENS.factory, role: 'factory', instance_id: TARGET_INSTANCE },
+  { token: TOKENS.otherFactory, role: 'factory', instance_id: OTHER_INSTANCE },
+];
+
+export interface CallOptions {
+  /** Sent as `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Serialized as JSON, with `Content-Type: application/json` unless `headers` says otherwise. */
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Sent exactly as given; no Content-Type is added. */
+  rawBody?: string | Uint8Array;
+}
+
+/** The error body every failure has: `{ error: { code, message, details } }`. */
+export interface ApiError {
+  code: string;
+  message: string;
+  details: {
+    reasons?: { code: string; message: string }[];
+    recorded?: { revision: number; position: number };
+    duplicate?: boolean;
+    [key: string]: unknown;
+  };
+}
+
+/** The answer to a dispatch, callback or cancel. */
+export interface CommandBody {
+  mission_id: string;
+  vp_session_id?: string;
+  revision: number;
+  position: number;
+  duplicate: boolean;
+}
+
+/** What a test may read from any answer without knowing which it is. */
+export type ApiBody = Partial<CommandBody> & { error?: ApiError } & Record<string, unknown>;
+
+export interface CallResult<T = ApiBody> {
+  status: number;
+  /** The parsed JSON body (as `T`, unchecked), or the text when the response is not JSON. */
+  body: T;
+  headers: Headers;
+}
+
+export interface TestApp {
+  /** `http://127.0.0.1:<port>`; routes live under `/v1`. */
+  base: string;
+  port: number;
+  /** One HTTP request; `path` starts with `/` (e.g. `/v1/missions`). */
+  call<T = ApiBody>(method: string, path: string, options?: CallOptions): Promise<CallResult<T>>;
+  close(): Promise<void>;
+}
+
+export interface StartAppOptions {
+  store: EventStore;
+  tokens?: TokenEntry[];
+  bodyLimit?: number;
+  /** The ledger's receive clock; defaults to the real one. */
+  now?: () => Date;
+}
+
+/** Starts the real application on an ephemeral port of 127.0.0.1. */
+export async function startApp(options: StartAppOptions): Promise<TestApp> {
+  const app = createApp({
+    store: options.store,
+    logger: createLogger('silent'),
+    authenticator: new TokenAuthenticator(options.tokens ?? TOKEN_ENTRIES),
+    info: { store: 'test', env: 'test', version: '0.0.0-test' },
+    ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
+  const server: Server = app.listen(0, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const base = `http://127.0.0.1:${port}`;
+
+  const call = async <T = ApiBody>(
+    method: string,
+    path: string,
+    { token, body, headers = {}, rawBody }: CallOptions = {},
+  ): Promise<CallResult<T>> => {
+    const sent: Record<string, string> = {};
+    if (token !== undefined) sent.authorization = `Bearer ${token}`;
+    let payload: string | Uint8Array | undefined = rawBody;
+    if (rawBody === undefined && body !== undefined) {
+      payload = JSON.stringify(body);
+      sent['content-type'] = 'application/json';
+    }
+    for (const [name, value] of Object.entries(headers)) sent[name.toLowerCase()] = value;
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: sent,
+      ...(payload === undefined ? {} : { body: payload }),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    if ((res.headers.get('content-type') ?? '').includes('application/json') && text !== '') {
+      parsed = JSON.parse(text);
+    }
+    return { status: res.status, body: parsed as T, headers: res.headers };
+  };
+
+  const close = async (): Promise<void> => {
+    await new Promise<void>((resolve, reject) => {
+      server.close((error) => (error === undefined ? resolve() : reject(error)));
+      server.closeAllConnections();
+    });
+  };
+
+  return { base, port, call, close };
+}
