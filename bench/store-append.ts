@@ -147,12 +147,55 @@ async function storeAppends(admin: pg.Client, concurrency: number): Promise<Meas
   });
 }
 
+/**
+ * The ceiling of the serialised writer: the store's own `append_batch` function called back to
+ * back on one connection with 32 events per call and the arguments built beforehand, so no client
+ * work sits between calls. No client-side improvement can push store.append past this rate.
+ */
+async function serverCeiling(admin: pg.Client): Promise<Measurement> {
+  return withSchema(admin, async (schema) => {
+    const url = new URL(BENCH_PG_URL);
+    url.searchParams.set('schema', schema);
+    await (await openStore(url.toString())).close();
+    const client = new pg.Client({ connectionString: BENCH_PG_URL });
+    await client.connect();
+    const batch = 32;
+    const text = `select * from ${schema}.append_batch($1::text[], $2::text[], $3::int4[], $4::int4[], $5::uuid[], $6::text[], $7::json, $8::json, $9::text[], 'bench')`;
+    const recordedAt = new Date().toISOString();
+    // The payload texts are built once; per call only the stream names and keys are new (cheap).
+    const events = Array.from({ length: batch }, (_, i) => callbackEvent(0, i));
+    const dataArray = `[${events.map((e) => JSON.stringify(e.data)).join(',')}]`;
+    const metadataArray = `[${events.map((e) => JSON.stringify({ ...e.metadata, recorded_at: recordedAt })).join(',')}]`;
+    const slots = events.map((_, i) => i);
+    let call = 0;
+    const m = await measure('append_batch back to back, 32 events/call', 1, SECONDS, async () => {
+      call += 1;
+      const values = [
+        slots.map((i) => `ceiling-${call}-${i}`),
+        slots.map(() => 'no_stream'),
+        slots.map(() => 1),
+        slots.map((i) => i + 1),
+        slots.map(() => randomUUID()),
+        events.map((e) => e.type),
+        dataArray,
+        metadataArray,
+        slots.map((i) => `k-${call}-${i}`),
+      ];
+      await client.query({ name: 'ceiling', text, values });
+      return batch;
+    });
+    await client.end();
+    return m;
+  });
+}
+
 /** Store appends/s against raw pg INSERTs of the same rows, at each concurrency, in one run. */
 export async function benchStoreAppend(): Promise<void> {
   const admin = new pg.Client({ connectionString: BENCH_PG_URL });
   await admin.connect();
   const rows: string[] = [];
   let goal = '';
+  let lastStoreRate = 0;
   try {
     for (const c of CONCURRENCY) {
       const single = await rawSingleRow(admin, c);
@@ -167,6 +210,7 @@ export async function benchStoreAppend(): Promise<void> {
         `| ${c} | ${fmt(store.rate)} | ${fmt(single.rate)} | ${fmt(batch.rate)} | ${fmt(store.rate / single.rate, 2)}× | ${fmt((100 * store.rate) / batch.rate, 0)}% | ${fmt(store.p50, 2)} / ${fmt(store.p99, 2)} |`,
       );
       if (c === 32) {
+        lastStoreRate = store.rate;
         const vsSingle = store.rate / single.rate;
         const vsBatch = store.rate / batch.rate;
         goal =
@@ -174,6 +218,9 @@ export async function benchStoreAppend(): Promise<void> {
           `and ≥ 40% of raw 100-row INSERTs (measured ${fmt(100 * vsBatch, 0)}%: ${vsBatch >= 0.4 ? 'met' : 'NOT met'}).`;
       }
     }
+    const ceiling = await serverCeiling(admin);
+    console.log(`${ceiling.label.padEnd(40)} ${fmt(ceiling.rate).padStart(10)} events/s`);
+    goal += ` The database side alone (\`append_batch\` called back to back on one connection, 32 events per call, arguments built beforehand) reaches ${fmt(ceiling.rate)} events/s: the ceiling of a serialised writer at this batch size, against which store.append at concurrency 32 reaches ${fmt((100 * lastStoreRate) / ceiling.rate, 0)}%.`;
   } finally {
     await admin.end();
   }

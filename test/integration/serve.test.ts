@@ -1,0 +1,183 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { dropSchemas, freshSchemaName, storeUrl } from '../support/postgres.ts';
+import { callbackPayload, dispatchPayload } from '../support/mission-fixtures.ts';
+
+/*
+ * `ledger serve` as a user runs it: a child process, configured by the environment.
+ */
+
+const BIN = new URL('../../bin/ledger.js', import.meta.url).pathname;
+const dirs: string[] = [];
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ledger-serve-'));
+  dirs.push(dir);
+  return dir;
+}
+
+interface Served {
+  child: ChildProcess;
+  url: string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Starts `ledger serve` on a free port and waits for its banner. */
+async function serve(env: Record<string, string>, cwd: string): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    cwd,
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setInterval(() => {
+      const match = /url\s+(http:\/\/\S+)/.exec(err);
+      if (match) {
+        clearInterval(timer);
+        resolve(match[1]!);
+      }
+    }, 50);
+    void exited.then((code) => {
+      clearInterval(timer);
+      reject(new Error(`ledger serve exited with ${code}: ${err}`));
+    });
+  });
+  return { child, url, stderr: () => err, exited };
+}
+
+/** Runs `ledger serve` expecting it to refuse to start. */
+async function refuses(
+  env: Record<string, string>,
+  cwd: string,
+): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    cwd,
+    env: { ...process.env, PORT: '0', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  return { code, stderr: err };
+}
+
+afterAll(async () => {
+  await dropSchemas();
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+describe('ledger serve', () => {
+  it('refuses to start in production without a tokens file', async () => {
+    const cwd = await tempDir();
+    const { code, stderr } = await refuses(
+      { LEDGER_ENV: 'production', LEDGER_STORE: 'pglite:memory' },
+      cwd,
+    );
+    expect(code).toBe(1);
+    expect(stderr).toContain('CONFIGURATION_INVALID');
+    expect(stderr).toContain('LEDGER_TOKENS_FILE');
+  });
+
+  it('refuses an invalid tokens file without printing a token', async () => {
+    const cwd = await tempDir();
+    const file = join(cwd, 'tokens.json');
+    await writeFile(file, JSON.stringify([{ token: 'short-secret', role: 'operator' }]));
+    const { code, stderr } = await refuses(
+      { LEDGER_TOKENS_FILE: file, LEDGER_STORE: 'pglite:memory' },
+      cwd,
+    );
+    expect(code).toBe(1);
+    expect(stderr).toContain('CONFIGURATION_INVALID');
+    expect(stderr).not.toContain('short-secret');
+  });
+
+  it('creates a development operator token once, private to its owner, and reuses it', async () => {
+    const cwd = await tempDir();
+    const first = await serve({ LEDGER_STORE: 'pglite:memory' }, cwd);
+    const path = join(cwd, '.ledger-dev-tokens.json');
+    expect(first.stderr()).toContain(path);
+    expect(first.stderr()).toContain('created now');
+    const tokens = JSON.parse(await readFile(path, 'utf8')) as { token: string; role: string }[];
+    expect(tokens).toHaveLength(1);
+    expect(tokens[0]!.role).toBe('operator');
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    const ok = await fetch(`${first.url}/v1/events?limit=1`, {
+      headers: { authorization: `Bearer ${tokens[0]!.token}` },
+    });
+    expect(ok.status).toBe(200);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+
+    const second = await serve({ LEDGER_STORE: 'pglite:memory' }, cwd);
+    expect(second.stderr()).not.toContain('created now');
+    expect(JSON.parse(await readFile(path, 'utf8'))).toEqual(tokens);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  });
+
+  it('answers every request it accepted before a SIGTERM, and appended exactly those', async () => {
+    const cwd = await tempDir();
+    const dispatch = dispatchPayload({ vp_session_id: 'vps_shutdown' });
+    const file = join(cwd, 'tokens.json');
+    const operator = 'operator-token-for-shutdown-test';
+    const factory = 'factory-token-for-shutdown-test';
+    await writeFile(
+      file,
+      JSON.stringify([
+        { token: operator, role: 'operator' },
+        { token: factory, role: 'factory', instance_id: dispatch.target_instance_id },
+      ]),
+    );
+    const store = storeUrl(freshSchemaName());
+    const served = await serve({ LEDGER_STORE: store, LEDGER_TOKENS_FILE: file }, cwd);
+    const post = (path: string, token: string, body: unknown) =>
+      fetch(`${served.url}/v1${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await post('/missions', operator, dispatch)).status).toBe(201);
+    const accepted = callbackPayload(dispatch, { event_type: 'mission.accepted' });
+    expect((await post(`/missions/${dispatch.mission_id}/events`, factory, accepted)).status).toBe(
+      201,
+    );
+
+    const usage = accepted.usage;
+    const inFlight = Array.from({ length: 40 }, () =>
+      post(
+        `/missions/${dispatch.mission_id}/events`,
+        factory,
+        callbackPayload(dispatch, { event_type: 'mission.progress', usage }),
+      ).then(
+        (res) => res.status,
+        () => 'not delivered' as const,
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    served.child.kill('SIGTERM');
+    const statuses = await Promise.all(inFlight);
+    expect(await served.exited).toBe(0);
+    // Every request the server took was answered with success: none was cut off half-way.
+    expect(statuses.every((s) => s === 201 || s === 'not delivered')).toBe(true);
+
+    const again = await serve({ LEDGER_STORE: store, LEDGER_TOKENS_FILE: file }, cwd);
+    const timeline = (await (
+      await fetch(`${again.url}/v1/missions/${dispatch.mission_id}/events?limit=1000`, {
+        headers: { authorization: `Bearer ${operator}` },
+      })
+    ).json()) as { events: { type: string }[] };
+    const progress = timeline.events.filter((e) => e.type === 'mission.progress').length;
+    expect(progress).toBe(statuses.filter((s) => s === 201).length);
+    again.child.kill('SIGTERM');
+    expect(await again.exited).toBe(0);
+  });
+});
