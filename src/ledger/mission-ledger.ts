@@ -251,46 +251,42 @@ export class MissionLedger {
     receivedAt: string,
     decide: (state: MissionState | undefined) => Decision,
   ): Promise<{ command: CommandResult; vpSessionId?: string; workspaceKey?: string }> {
-    return this.missions.run(stream, () =>
-      this.attempt(stream, kind, key, payload, principal, receivedAt, decide),
-    );
-  }
-
-  private async attempt(
-    stream: string,
-    kind: Kind,
-    key: string | undefined,
-    payload: unknown,
-    principal: Principal,
-    receivedAt: string,
-    decide: (state: MissionState | undefined) => Decision,
-  ): Promise<{ command: CommandResult; vpSessionId?: string; workspaceKey?: string }> {
-    const missionId = stream.slice('mission-'.length);
-    for (let attempt = 1; ; attempt += 1) {
-      const entry = await this.load(stream, attempt > 1);
-      const prior = key === undefined ? undefined : entry.priors.get(key);
-      try {
-        if (prior !== undefined)
-          return await this.replay(stream, kind, prior, payload, principal, receivedAt);
-        const decision = decide(entry.state);
-        const appended = await this.append(stream, entry, decision.events, key, payload, principal);
-        if (decision.outcome === 'rejected')
-          throw rejection(decision.reasons, appended, appended.duplicate);
-        const data = decision.events[0]?.data as
-          { vp_session_id?: string; workspace_key?: string } | undefined;
-        return {
-          command: { mission_id: missionId, ...appended },
-          vpSessionId: data?.vp_session_id,
-          workspaceKey: data?.workspace_key,
-        };
-      } catch (error) {
-        const raced =
-          isLedgerError(error, 'EXPECTED_REVISION_CONFLICT') ||
-          (isLedgerError(error, 'IDEMPOTENCY_KEY_REUSED') && error.details.rejection !== true);
-        if (!raced || attempt >= MAX_ATTEMPTS) throw error;
-        if (attempt > 1) await backoff(attempt);
+    // Serialised per mission in this process: only races with other processes retry.
+    return this.missions.run(stream, async () => {
+      const missionId = stream.slice('mission-'.length);
+      for (let attempt = 1; ; attempt += 1) {
+        const entry = await this.load(stream, attempt > 1);
+        const prior = key === undefined ? undefined : entry.priors.get(key);
+        try {
+          if (prior !== undefined)
+            return await this.replay(stream, kind, prior, payload, principal, receivedAt);
+          const decision = decide(entry.state);
+          const appended = await this.append(
+            stream,
+            entry,
+            decision.events,
+            key,
+            payload,
+            principal,
+          );
+          if (decision.outcome === 'rejected')
+            throw rejection(decision.reasons, appended, appended.duplicate);
+          const data = decision.events[0]?.data as
+            { vp_session_id?: string; workspace_key?: string } | undefined;
+          return {
+            command: { mission_id: missionId, ...appended },
+            vpSessionId: data?.vp_session_id,
+            workspaceKey: data?.workspace_key,
+          };
+        } catch (error) {
+          const raced =
+            isLedgerError(error, 'EXPECTED_REVISION_CONFLICT') ||
+            (isLedgerError(error, 'IDEMPOTENCY_KEY_REUSED') && error.details.rejection !== true);
+          if (!raced || attempt >= MAX_ATTEMPTS) throw error;
+          if (attempt > 1) await backoff(attempt);
+        }
       }
-    }
+    });
   }
 
   /**

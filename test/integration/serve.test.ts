@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dropSchemas, freshSchemaName, storeUrl } from '../support/postgres.ts';
+import type { MissionUsage } from '../../schemas/lifecycle-event.ts';
 import { callbackPayload, dispatchPayload } from '../support/mission-fixtures.ts';
 
 /*
@@ -151,7 +152,7 @@ describe('ledger serve', () => {
       201,
     );
 
-    const usage = accepted.usage;
+    const usage = accepted.usage as MissionUsage;
     const inFlight = Array.from({ length: 40 }, () =>
       post(
         `/missions/${dispatch.mission_id}/events`,
