@@ -76,16 +76,31 @@ async function withSchema<T>(admin: pg.Client, fn: (schema: string) => Promise<T
   }
 }
 
-async function rawSingleRow(admin: pg.Client, concurrency: number): Promise<Measurement> {
+/** A pool of `concurrency` connections on a fresh schema holding the raw baseline table. */
+async function withRawTable<T>(
+  admin: pg.Client,
+  concurrency: number,
+  fn: (pool: pg.Pool) => Promise<T>,
+): Promise<T> {
   return withSchema(admin, async (schema) => {
     const pool = new pg.Pool({
       connectionString: BENCH_PG_URL,
       max: concurrency,
       options: `-c search_path=${schema}`,
     });
-    await pool.query(RAW_TABLE);
+    try {
+      await pool.query(RAW_TABLE);
+      return await fn(pool);
+    } finally {
+      await pool.end();
+    }
+  });
+}
+
+async function rawSingleRow(admin: pg.Client, concurrency: number): Promise<Measurement> {
+  return withRawTable(admin, concurrency, (pool) => {
     const sql = 'insert into events values ($1, $2, $3, $4, $5, $6, $7, $8)';
-    const m = await measure(
+    return measure(
       `raw pg single-row INSERT, c=${concurrency}`,
       concurrency,
       SECONDS,
@@ -93,38 +108,23 @@ async function rawSingleRow(admin: pg.Client, concurrency: number): Promise<Meas
         await pool.query(sql, rawRow(w, s, 0));
       },
     );
-    await pool.end();
-    return m;
   });
 }
 
 async function rawBatch(admin: pg.Client, concurrency: number): Promise<Measurement> {
-  return withSchema(admin, async (schema) => {
-    const pool = new pg.Pool({
-      connectionString: BENCH_PG_URL,
-      max: concurrency,
-      options: `-c search_path=${schema}`,
-    });
-    await pool.query(RAW_TABLE);
-    const rows = 100;
-    const placeholders = Array.from(
-      { length: rows },
-      (_, r) => `(${Array.from({ length: 8 }, (_, c) => `$${r * 8 + c + 1}`).join(', ')})`,
-    ).join(', ');
-    const sql = `insert into events values ${placeholders}`;
-    const m = await measure(
-      `raw pg 100-rows-per-INSERT, c=${concurrency}`,
-      concurrency,
-      SECONDS,
-      async (w, s) => {
-        const values = Array.from({ length: rows }, (_, r) => rawRow(w, s, r * 1e6)).flat();
-        await pool.query(sql, values);
-        return rows;
-      },
-    );
-    await pool.end();
-    return m;
-  });
+  const rows = 100;
+  const placeholders = Array.from(
+    { length: rows },
+    (_, r) => `(${Array.from({ length: 8 }, (_, c) => `$${r * 8 + c + 1}`).join(', ')})`,
+  ).join(', ');
+  const sql = `insert into events values ${placeholders}`;
+  return withRawTable(admin, concurrency, (pool) =>
+    measure(`raw pg 100-rows-per-INSERT, c=${concurrency}`, concurrency, SECONDS, async (w, s) => {
+      const values = Array.from({ length: rows }, (_, r) => rawRow(w, s, r * 1e6)).flat();
+      await pool.query(sql, values);
+      return rows;
+    }),
+  );
 }
 
 async function storeAppends(admin: pg.Client, concurrency: number): Promise<Measurement> {
