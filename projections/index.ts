@@ -1,0 +1,25 @@
+/**
+ * The read-model projections: pure folds from stored events to table rows. See README.md for the
+ * convention (`apply(event, lookup) -> RowChange[]`).
+ */
+export * from './projection.ts';
+export * from './mission-state.ts';
+export * from './budgets.ts';
+export * from './vp-sessions.ts';
+export * from './approval-queue.ts';
+export * from './mission-health.ts';
+
+import { approvalQueueProjection } from './approval-queue.ts';
+import { budgetsProjection } from './budgets.ts';
+import { missionHealthProjection } from './mission-health.ts';
+import { missionStateProjection } from './mission-state.ts';
+import { vpSessionsProjection } from './vp-sessions.ts';
+
+/** Every projection, for the runner and for `ledger replay --verify`. */
+export const projections = [
+  missionStateProjection,
+  budgetsProjection,
+  vpSessionsProjection,
+  approvalQueueProjection,
+  missionHealthProjection,
+] as const;

@@ -1,0 +1,207 @@
+import type { z } from 'zod';
+import type { StoredEvent } from '../schemas/stored-event.ts';
+import { isLedgerError } from '../src/errors.ts';
+
+/**
+ * A change to one row of a read-model table: `row` is the row's whole new content, `null`
+ * deletes it. `key` is the row's primary key as {@link rowKey} encodes it.
+ */
+export type RowChange<Tables> = {
+  [T in keyof Tables & string]: { table: T; key: string; row: Tables[T] | null };
+}[keyof Tables & string];
+
+/** Reads the current row of one of the projection's own tables; `undefined` when absent. */
+export type Lookup<Tables> = <T extends keyof Tables & string>(
+  table: T,
+  key: string,
+) => Tables[T] | undefined;
+
+/** How a table is keyed: the row columns whose values, in this order, make its primary key. */
+export interface TableSpec<Row> {
+  primaryKey: readonly (keyof Row & string)[];
+  description: string;
+}
+
+/**
+ * A projection: a pure fold from stored events to the rows of the tables it owns.
+ *
+ * `apply(event, lookup)` reads only the event and, through `lookup`, the current rows of its own
+ * tables, and returns the changes the event makes. No clock, randomness or I/O: times come from
+ * the event's data or `metadata.recorded_at`. Unknown event types give no changes. Stored data that
+ * fails its schema throws {@link MalformedEventError}. A projection never reads another
+ * projection's tables, so each can be rebuilt (and checkpointed) on its own.
+ *
+ * At most one change per (table, key) per event; changes are applied in order.
+ *
+ * @example
+ * const model = replayProjection(missionStateProjection, events);
+ * lookupIn(model)('mission_state', 'msn_1')?.status; // 'running'
+ */
+export interface Projection<Tables> {
+  /** The read model's name; also the prefix of its tables. */
+  readonly name: string;
+  /** Bumped when the rows change meaning: the runner then rebuilds from position 0. */
+  readonly version: number;
+  readonly tables: { readonly [T in keyof Tables & string]: TableSpec<Tables[T]> };
+  /** True for the event types that can change this projection's rows. */
+  handles(type: string): boolean;
+  apply(event: StoredEvent, lookup: Lookup<Tables>): RowChange<Tables>[];
+}
+
+/**
+ * Encodes a primary key: a single string part is itself, anything else the JSON array of its
+ * parts (unambiguous, and the same on every machine).
+ *
+ * @example rowKey('msn_1') // 'msn_1'
+ * @example rowKey('coding', 'running') // '["coding","running"]'
+ */
+export function rowKey(...parts: readonly (string | number)[]): string {
+  const [first] = parts;
+  return parts.length === 1 && typeof first === 'string' ? first : JSON.stringify(parts);
+}
+
+/** The key of `row` under `spec`: {@link rowKey} of its primary-key columns. */
+export function keyOf<Row>(spec: TableSpec<Row>, row: Row): string {
+  return rowKey(...spec.primaryKey.map((column) => row[column] as string | number));
+}
+
+/** An in-memory read model: table name -> (row key -> row). */
+export type ReadModel = ReadonlyMap<string, ReadonlyMap<string, unknown>>;
+
+/** A read model with no rows. */
+export function emptyReadModel(): ReadModel {
+  return new Map();
+}
+
+/** A {@link Lookup} over an in-memory read model. */
+export function lookupIn<Tables>(model: ReadModel): Lookup<Tables> {
+  return <T extends keyof Tables & string>(table: T, key: string) =>
+    model.get(table)?.get(key) as Tables[T] | undefined;
+}
+
+/**
+ * Applies changes to an in-memory read model and returns the new model; `model` is not modified
+ * (only the tables that change are copied). Used by tests and by replay verification.
+ */
+export function applyChanges<Tables>(
+  model: ReadModel,
+  changes: readonly RowChange<Tables>[],
+): ReadModel {
+  if (changes.length === 0) return model;
+  const next = new Map(model);
+  const copied = new Set<string>();
+  for (const { table, key, row } of changes) {
+    let rows = next.get(table) as Map<string, unknown> | undefined;
+    if (!copied.has(table)) {
+      rows = new Map(rows);
+      next.set(table, rows);
+      copied.add(table);
+    }
+    if (row === null) rows!.delete(key);
+    else rows!.set(key, row);
+  }
+  return next;
+}
+
+/**
+ * Folds `events` (in position order) through `projection` from an empty read model. Events the
+ * projection does not handle are skipped.
+ */
+export function replayProjection<Tables>(
+  projection: Projection<Tables>,
+  events: Iterable<StoredEvent>,
+  model: ReadModel = emptyReadModel(),
+): ReadModel {
+  let current = model;
+  for (const event of events) {
+    if (!projection.handles(event.type)) continue;
+    current = applyChanges(current, projection.apply(event, lookupIn<Tables>(current)));
+  }
+  return current;
+}
+
+/**
+ * A read model as plain data in a canonical order: tables by name, rows by key (code-unit
+ * order, not locale order). Empty tables are left out, so a table whose rows were all deleted
+ * equals one that never had any. Its JSON is what replay verification compares.
+ */
+export function snapshot(model: ReadModel): Record<string, unknown[]> {
+  const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const out: Record<string, unknown[]> = {};
+  for (const table of [...model.keys()].sort(byCodeUnit)) {
+    const rows = model.get(table)!;
+    if (rows.size === 0) continue;
+    out[table] = [...rows.keys()].sort(byCodeUnit).map((key) => rows.get(key));
+  }
+  return out;
+}
+
+/** Thrown when a stored event's data fails its schema: the log is not what the ledger wrote. */
+export class MalformedEventError extends Error {
+  override readonly name = 'MalformedEventError';
+
+  constructor(
+    readonly projection: string,
+    readonly position: number,
+    readonly stream: string,
+    readonly type: string,
+    readonly issues: readonly string[],
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `Projection ${projection}: stored event at position ${position} (${type} in ${stream}) is malformed: ${issues.join('; ')}`,
+      options,
+    );
+  }
+}
+
+/** Parses an event's data with `schema`, or throws {@link MalformedEventError} naming its position. */
+export function parseEventData<T>(projection: string, event: StoredEvent, schema: z.ZodType<T>): T {
+  const result = schema.safeParse(event.data);
+  if (result.success) return result.data;
+  throw new MalformedEventError(
+    projection,
+    event.position,
+    event.stream,
+    event.type,
+    result.error.issues.map((issue) => `${issue.path.join('.') || '(data)'}: ${issue.message}`),
+  );
+}
+
+/**
+ * Runs `fold` (a domain fold such as `evolveMission`), turning the domain's
+ * LOG_INTEGRITY_VIOLATION into a {@link MalformedEventError} that names the event's position.
+ */
+export function foldingEvent<T>(projection: string, event: StoredEvent, fold: () => T): T {
+  try {
+    return fold();
+  } catch (error) {
+    if (!isLedgerError(error, 'LOG_INTEGRITY_VIOLATION')) throw error;
+    const issues =
+      (error.details.issues as { path: string[]; message: string }[] | undefined) ?? [];
+    throw new MalformedEventError(
+      projection,
+      event.position,
+      event.stream,
+      event.type,
+      issues.length > 0
+        ? issues.map((issue) => `${issue.path.join('.') || '(data)'}: ${issue.message}`)
+        : [error.message],
+      { cause: error },
+    );
+  }
+}
+
+const MISSION_STREAM_PREFIX = 'mission-';
+
+/** The mission id of a `mission-{id}` stream; `undefined` for any other stream. */
+export function missionIdOfStream(stream: string): string | undefined {
+  return stream.startsWith(MISSION_STREAM_PREFIX) && stream.length > MISSION_STREAM_PREFIX.length
+    ? stream.slice(MISSION_STREAM_PREFIX.length)
+    : undefined;
+}
+
+/** The UTC hour an instant falls in, as `YYYY-MM-DDTHH:00:00.000Z`. Parses; never reads a clock. */
+export function utcHour(instant: string): string {
+  return `${new Date(Date.parse(instant)).toISOString().slice(0, 13)}:00:00.000Z`;
+}

@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { identifier } from '../schemas/primitives.ts';
+import type { StoredEvent } from '../schemas/stored-event.ts';
+import {
+  parseEventData,
+  rowKey,
+  type Lookup,
+  type Projection,
+  type RowChange,
+} from './projection.ts';
+
+/**
+ * Data of `vp_session.mission_bound` in a `vp-session-{workspace_key}` stream (written by
+ * `src/ledger/vp-sessions.ts`): one mission bound to a VP session.
+ */
+export const missionBoundDataSchema = z.strictObject({
+  vp_id: identifier,
+  vp_session_id: identifier,
+  vp_runtime_id: identifier,
+  workspace_key: z.string().regex(/^ws_[0-9a-f]{24}$/),
+  mission_id: identifier,
+});
+/** Data of `vp_session.mission_bound`. */
+export type MissionBoundData = z.infer<typeof missionBoundDataSchema>;
+
+/**
+ * One row per VP session, primary key (`vp_id`, `vp_session_id`). Times are the bindings'
+ * `metadata.recorded_at`, as in the registry fold `foldVpSession`.
+ */
+export interface VpSessionRow {
+  vp_id: string;
+  vp_session_id: string;
+  workspace_key: string;
+  /** The runtime lane of the latest mission bound to the session. */
+  vp_runtime_id: string;
+  mission_count: number;
+  first_mission_id: string;
+  last_mission_id: string;
+  registered_at: string;
+  updated_at: string;
+  last_position: number;
+}
+
+/** One row per (session, mission) binding, primary key (`workspace_key`, `mission_id`). */
+export interface VpSessionMissionRow {
+  workspace_key: string;
+  mission_id: string;
+  vp_runtime_id: string;
+  bound_at: string;
+  position: number;
+}
+
+/** The tables of {@link vpSessionsProjection}. */
+export interface VpSessionTables {
+  vp_sessions: VpSessionRow;
+  vp_session_missions: VpSessionMissionRow;
+}
+
+const NAME = 'vp_sessions';
+const BOUND = 'vp_session.mission_bound';
+
+/**
+ * `vp_sessions`: the VP session registry as a table, from `vp_session.mission_bound` events only
+ * (`mission.dispatched` carries the same facts; reading both would count each mission twice).
+ * A binding already recorded for its mission changes nothing.
+ */
+export const vpSessionsProjection: Projection<VpSessionTables> = {
+  name: NAME,
+  version: 1,
+  tables: {
+    vp_sessions: {
+      primaryKey: ['vp_id', 'vp_session_id'],
+      description: 'One row per (vp_id, vp_session_id).',
+    },
+    vp_session_missions: {
+      primaryKey: ['workspace_key', 'mission_id'],
+      description: 'The missions bound to each session.',
+    },
+  },
+  handles: (type) => type === BOUND,
+  apply(event: StoredEvent, lookup: Lookup<VpSessionTables>): RowChange<VpSessionTables>[] {
+    if (event.type !== BOUND) return [];
+    const data = parseEventData(NAME, event, missionBoundDataSchema);
+    const bindingKey = rowKey(data.workspace_key, data.mission_id);
+    if (lookup('vp_session_missions', bindingKey) !== undefined) return [];
+    const at = event.metadata.recorded_at;
+    const sessionKey = rowKey(data.vp_id, data.vp_session_id);
+    const session = lookup('vp_sessions', sessionKey);
+    const row: VpSessionRow = {
+      vp_id: data.vp_id,
+      vp_session_id: data.vp_session_id,
+      workspace_key: data.workspace_key,
+      vp_runtime_id: data.vp_runtime_id,
+      mission_count: (session?.mission_count ?? 0) + 1,
+      first_mission_id: session?.first_mission_id ?? data.mission_id,
+      last_mission_id: data.mission_id,
+      registered_at: session?.registered_at ?? at,
+      updated_at: at,
+      last_position: event.position,
+    };
+    const binding: VpSessionMissionRow = {
+      workspace_key: data.workspace_key,
+      mission_id: data.mission_id,
+      vp_runtime_id: data.vp_runtime_id,
+      bound_at: at,
+      position: event.position,
+    };
+    return [
+      { table: 'vp_sessions', key: sessionKey, row },
+      { table: 'vp_session_missions', key: bindingKey, row: binding },
+    ];
+  },
+};
