@@ -1,0 +1,42 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { StoredEvent } from '../store/port.ts';
+
+/**
+ * A read model fed by a {@link ProjectionRunner}. Its tables live in the PostgreSQL (or PGlite)
+ * schema the runner is given; `DB` is the kysely `Database` interface of those tables.
+ *
+ * The runner guarantees that `apply` sees every event the projection handles exactly once, in
+ * global order, and that a batch's writes commit together with the checkpoint that covers it.
+ *
+ * @example
+ * const counts: Projection<CountTables> = {
+ *   name: 'stream-counts',
+ *   handles: (type) => type.startsWith('mission.'),
+ *   async setup(db, schema) {
+ *     await db.schema.withSchema(schema).createTable('stream_counts').ifNotExists()
+ *       .addColumn('stream', 'text', (c) => c.primaryKey())
+ *       .addColumn('count', 'int8', (c) => c.notNull()).execute();
+ *   },
+ *   async apply(trx, events, schema) { ... upsert one row per stream ... },
+ * };
+ */
+export interface Projection<DB = unknown> {
+  /** Unique among the projections sharing a read-model schema; keys the checkpoint and the lock. */
+  readonly name: string;
+  /**
+   * The event types it reads. Events it does not handle still advance its checkpoint but are not
+   * passed to `apply`. Absent: every event.
+   */
+  handles?(type: string): boolean;
+  /**
+   * Creates its tables in `schema`. Must be idempotent (`if not exists`): it runs on every start,
+   * inside a transaction the runner serialises across processes.
+   */
+  setup(db: Kysely<DB>, schema: string): Promise<void>;
+  /**
+   * Applies one batch (non-empty, in position order) inside the runner's transaction. Must write
+   * only through `trx`: anything else would not roll back with the batch. Throwing rolls the
+   * batch back; the runner retries it, then isolates and parks the failing event.
+   */
+  apply(trx: Transaction<DB>, events: readonly StoredEvent[], schema: string): Promise<void>;
+}
