@@ -55,7 +55,9 @@ export async function runServe(): Promise<void> {
   const store = await openStore(config.LEDGER_STORE, {
     maxEventBytes: config.LEDGER_MAX_EVENT_BYTES,
   });
+  const shutdown = new AbortController();
   const app = createApp({
+    shutdown: shutdown.signal,
     store,
     logger,
     authenticator,
@@ -80,6 +82,7 @@ export async function runServe(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    shutdown.abort();
     server.close(() => {
       void store.close().then(
         () => {

@@ -7,6 +7,7 @@ import type { EventStore } from '../store/port.ts';
 import { authenticate, requireRole, type TokenAuthenticator } from './auth.ts';
 import { bodyErrors, DEFAULT_BODY_LIMIT } from './body.ts';
 import { errorMiddleware, intParam } from './errors.ts';
+import { eventStream } from './event-stream.ts';
 import { missionRoutes } from './mission-routes.ts';
 import { openApiDocument } from './openapi.ts';
 
@@ -21,6 +22,8 @@ export interface AppDeps {
   now?: () => Date;
   /** VP session id allocation. */
   newId?: () => string;
+  /** Aborted when the server shuts down: ends the long-lived event streams. */
+  shutdown?: AbortSignal;
 }
 
 /** The HTTP application under /v1. */
@@ -80,6 +83,12 @@ export function createApp(deps: AppDeps): Express {
     const last = events.at(-1);
     res.json({ events, next_after: last === undefined ? after : last.position });
   });
+
+  v1.get(
+    '/events/stream',
+    requireRole('operator', 'auditor'),
+    eventStream(store, logger, deps.shutdown),
+  );
 
   v1.use(missionRoutes({ ledger, store, logger, bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT }));
 

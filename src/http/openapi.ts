@@ -194,6 +194,28 @@ export function openApiDocument(version: string): Json {
           },
         },
       },
+      '/v1/events/stream': {
+        get: {
+          summary:
+            'The global log as Server-Sent Events (id = position), resumable with Last-Event-ID. Roles: operator, auditor.',
+          parameters: [
+            {
+              name: 'Last-Event-ID',
+              in: 'header',
+              schema: { type: 'string' },
+              description: 'Resume after this position.',
+            },
+            page('after', 'Resume after this position when no Last-Event-ID is sent (default 0).'),
+          ],
+          responses: {
+            '200': {
+              description: 'An endless text/event-stream.',
+              content: { 'text/event-stream': { schema: { type: 'string' } } },
+            },
+            ...errors(400, 401, 403),
+          },
+        },
+      },
       '/v1/healthz': {
         get: {
           summary: 'Liveness.',

@@ -125,6 +125,27 @@ describe('ledger serve', () => {
     expect(await second.exited).toBe(0);
   });
 
+  it('ends open event streams on SIGTERM instead of waiting for them forever', async () => {
+    const cwd = await tempDir();
+    const served = await serve({ LEDGER_STORE: 'pglite:memory' }, cwd);
+    const token = (
+      JSON.parse(await readFile(join(cwd, '.ledger-dev-tokens.json'), 'utf8')) as {
+        token: string;
+      }[]
+    )[0]!.token;
+    const stream = await fetch(`${served.url}/v1/events/stream`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(stream.status).toBe(200);
+    const reader = stream.body!.getReader();
+    await reader.read(); // the stream is open (its first chunk, the retry hint, arrived)
+    served.child.kill('SIGTERM');
+    expect(await served.exited).toBe(0);
+    // The server ended the stream cleanly: the client reads to its end.
+    let done = false;
+    while (!done) done = (await reader.read()).done;
+  });
+
   it('answers every request it accepted before a SIGTERM, and appended exactly those', async () => {
     const cwd = await tempDir();
     const dispatch = dispatchPayload({ vp_session_id: 'vps_shutdown' });

@@ -77,6 +77,8 @@ export interface TestApp {
   port: number;
   /** One HTTP request; `path` starts with `/` (e.g. `/v1/missions`). */
   call<T = ApiBody>(method: string, path: string, options?: CallOptions): Promise<CallResult<T>>;
+  /** Severs every open connection (long-lived streams included), as a crashed proxy would. */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -139,5 +141,5 @@ export async function startApp(options: StartAppOptions): Promise<TestApp> {
     });
   };
 
-  return { base, port, call, close };
+  return { base, port, call, close, dropConnections: () => server.closeAllConnections() };
 }
