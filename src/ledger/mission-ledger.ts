@@ -139,18 +139,7 @@ export class MissionLedger {
     const receivedAt = this.deps.now().toISOString();
     const key = field(payload, 'idempotency_key');
     const stream = missionStream(missionId);
-    if (!MISSION_ID.test(missionId) || (await this.load(stream, false)).revision < 0) {
-      const reason: Reason = { code: 'MISSION_NOT_FOUND', message: `No mission ${missionId}.` };
-      const recorded = await this.recordUnattributed(
-        'callback',
-        payload,
-        [reason],
-        receivedAt,
-        principal,
-        missionId,
-      );
-      throw rejection([reason], recorded);
-    }
+    await this.assertMissionStream('callback', missionId, payload, receivedAt, principal);
     const result = await this.command(
       stream,
       'callback',
@@ -178,13 +167,7 @@ export class MissionLedger {
     const parsed = cancelRequestBodySchema.safeParse(body);
     const text = parsed.success ? parsed.data.reason : (field(body, 'reason') ?? '');
     const payload = { reason: text };
-    if (!MISSION_ID.test(missionId) || (await this.load(stream, false)).revision < 0) {
-      const reason: Reason = { code: 'MISSION_NOT_FOUND', message: `No mission ${missionId}.` };
-      throw rejection(
-        [reason],
-        await this.recordUnattributed('cancel', body, [reason], receivedAt, principal, missionId),
-      );
-    }
+    await this.assertMissionStream('cancel', missionId, body, receivedAt, principal);
     const requestedBy = `${principal.role}:${principal.id}`;
     const decide = (state: MissionState | undefined): Decision => {
       if (parsed.success) {
@@ -384,6 +367,34 @@ export class MissionLedger {
     // Streams that do not exist are not cached: a flood of bad ids must not evict real missions.
     if (entry.revision >= 0) this.cache.set(stream, entry);
     return entry;
+  }
+
+  /**
+   * Inputs for a mission whose stream does not exist are recorded in REJECTIONS_STREAM, never in a
+   * new mission stream: appending there would create the stream and make the real dispatch conflict.
+   */
+  private async assertMissionStream(
+    kind: Kind,
+    missionId: string,
+    payload: unknown,
+    receivedAt: string,
+    principal: Principal,
+  ): Promise<void> {
+    if (
+      MISSION_ID.test(missionId) &&
+      (await this.load(missionStream(missionId), false)).revision >= 0
+    )
+      return;
+    const reason: Reason = { code: 'MISSION_NOT_FOUND', message: `No mission ${missionId}.` };
+    const recorded = await this.recordUnattributed(
+      kind,
+      payload,
+      [reason],
+      receivedAt,
+      principal,
+      missionId,
+    );
+    throw rejection([reason], recorded);
   }
 
   private async recordUnattributed(
