@@ -199,7 +199,10 @@ export class ProjectionRunner<DB> {
       } catch {
         // A fault outside the projection: the uncommitted batch rolled back, so resuming from
         // the stored checkpoint (on a fresh connection, re-taking the lock) is always safe.
+        // Another runner may apply batches before this one takes the lock again: caches of the
+        // projection's tables are stale.
         this.active = false;
+        this.notify('rolledBack');
         await sleep(this.retryDelayMs, this.stopping.signal);
       }
     }
@@ -362,17 +365,38 @@ export class ProjectionRunner<DB> {
     const last = events.at(-1);
     if (last === undefined) return;
     const from = this.position;
-    await db.transaction().execute(async (trx) => {
-      // First, so the row lock serialises any other writer before the projection writes.
-      if (!(await advanceCheckpoint(trx, this.schema, this.projection.name, from, last.position))) {
-        throw new OwnershipLost(`The checkpoint of ${this.projection.name} moved.`);
-      }
-      const handles = this.projection.handles?.bind(this.projection);
-      const handled = handles === undefined ? events : events.filter((e) => handles(e.type));
-      if (handled.length > 0) await this.projection.apply(trx, handled, this.schema);
-    });
+    try {
+      await db.transaction().execute(async (trx) => {
+        // First, so the row lock serialises any other writer before the projection writes.
+        if (
+          !(await advanceCheckpoint(trx, this.schema, this.projection.name, from, last.position))
+        ) {
+          throw new OwnershipLost(`The checkpoint of ${this.projection.name} moved.`);
+        }
+        const handles = this.projection.handles?.bind(this.projection);
+        const handled = handles === undefined ? events : events.filter((e) => handles(e.type));
+        if (handled.length > 0) await this.projection.apply(trx, handled, this.schema);
+      });
+    } catch (error) {
+      // Rolled back, or (a failed COMMIT) possibly committed: the projection cannot know which.
+      this.notify('rolledBack');
+      throw error;
+    }
     this.position = last.position;
+    this.notify('committed');
     this.wakeWaiters();
+  }
+
+  /**
+   * Calls an optional transaction hook of the projection. A hook that throws is a bug of the
+   * projection, not of the batch: it must not turn a committed batch into a retried one.
+   */
+  private notify(hook: 'committed' | 'rolledBack'): void {
+    try {
+      this.projection[hook]?.();
+    } catch {
+      // The hooks are documented not to throw; nothing sensible to do here.
+    }
   }
 
   private async stall(

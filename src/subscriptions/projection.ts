@@ -39,4 +39,16 @@ export interface Projection<DB = unknown> {
    * batch back; the runner retries it, then isolates and parks the failing event.
    */
   apply(trx: Transaction<DB>, events: readonly StoredEvent[], schema: string): Promise<void>;
+  /**
+   * Optional: called after a batch transaction committed (whether or not it called `apply`), so
+   * a projection can fold what it staged during `apply` into in-memory state. Must not throw.
+   */
+  committed?(): void;
+  /**
+   * Optional: called after a batch transaction failed (rolled back, or a COMMIT whose outcome is
+   * unknown), and when the runner restarts its session after a fault (another runner may have
+   * applied batches meanwhile). Drop staged state; treat caches of the tables as stale. Must not
+   * throw.
+   */
+  rolledBack?(): void;
 }
