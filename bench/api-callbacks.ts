@@ -183,7 +183,10 @@ export async function benchApiCallbacks(): Promise<void> {
   const ledger = spawn(
     process.execPath,
     [
-      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/ledger-prof'] : []),
+      // BENCH_PROFILE=dir: write a CPU profile of the ledger process there, to see where time goes.
+      ...(process.env.BENCH_PROFILE
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
+        : []),
       'bin/ledger.js',
       'serve',
     ],
