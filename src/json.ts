@@ -1,6 +1,2 @@
-/** A JSON value as `JSON.parse` produces it. */
-export type JsonValue =
-  string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
-
 /** A JSON object: the shape of every event's `data`. Values are `unknown` so zod-inferred types fit. */
 export type JsonObject = Record<string, unknown>;
