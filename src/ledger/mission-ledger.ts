@@ -5,6 +5,7 @@ import {
   decideCancel,
   decideDispatch,
   missionStream,
+  rejectedInputData,
   type Decision,
   type MissionState,
 } from '../domain/mission/index.ts';
@@ -165,7 +166,7 @@ export class MissionLedger {
     const receivedAt = this.deps.now().toISOString();
     const stream = missionStream(missionId);
     const parsed = cancelRequestBodySchema.safeParse(body);
-    const text = parsed.success ? parsed.data.reason : (field(body, 'reason') ?? '');
+    const text = parsed.success ? parsed.data.reason : reasonText(body);
     const payload = { reason: text };
     await this.assertMissionStream('cancel', missionId, body, receivedAt, principal);
     const requestedBy = `${principal.role}:${principal.id}`;
@@ -292,10 +293,17 @@ export class MissionLedger {
         message: `The idempotency key was already used at revision ${prior.revision} for a different payload.`,
       };
       const entry = await this.load(stream, false);
-      const event = {
-        type: REJECTED_TYPE[kind],
-        data: rejectionData(payload, [reason], receivedAt, principal),
-      };
+      // Each rejection type has its own recorded shape; a cancel's is the cancel request's.
+      const data =
+        kind === 'cancel'
+          ? {
+              reason: reasonText(payload),
+              requested_by: `${principal.role}:${principal.id}`,
+              reasons: [reason],
+              received_at: receivedAt,
+            }
+          : rejectedInputData({ payload, received_at: receivedAt, principal }, [reason]);
+      const event = { type: REJECTED_TYPE[kind], data };
       throw rejection(
         [reason],
         await this.append(stream, entry, [event], undefined, payload, principal),
@@ -406,7 +414,7 @@ export class MissionLedger {
     missionId?: string,
   ): Promise<{ revision: number; position: number }> {
     const data = {
-      ...rejectionData(payload, reasons, receivedAt, principal),
+      ...rejectedInputData({ payload, received_at: receivedAt, principal }, reasons),
       mission_id: missionId ?? null,
     };
     const result = await this.deps.store.append(REJECTIONS_STREAM, [
@@ -433,13 +441,13 @@ function rejection(
   });
 }
 
-function rejectionData(
-  payload: unknown,
-  reasons: Reason[],
-  receivedAt: string,
-  principal: Principal,
-) {
-  return { input: payload ?? null, reasons, received_at: receivedAt, principal };
+/** A cancel's reason as received, whatever its length (it is stored with the rejection). */
+function reasonText(payload: unknown): string {
+  const value =
+    typeof payload === 'object' && payload !== null
+      ? (payload as { reason?: unknown }).reason
+      : undefined;
+  return typeof value === 'string' ? value : '';
 }
 
 function field(payload: unknown, name: string): string | undefined {

@@ -845,6 +845,24 @@ describe.each([
       expect((await getMission(d.mission_id)).body.pending_commands).toHaveLength(1);
     });
 
+    it('rejects a cancel key reused for another reason, records it, and keeps the mission readable', async () => {
+      const { d } = await dispatched();
+      const send = (reason: string) =>
+        app.call('POST', `/v1/missions/${d.mission_id}/cancel`, {
+          token: TOKENS.operator,
+          body: { reason },
+          headers: { 'Idempotency-Key': `cancel-reuse:${d.mission_id}` },
+        });
+      expect((await send('Superseded.')).status).toBe(201);
+      const reused = await send('Another reason.');
+      expect(reused.status).toBe(409);
+      expect(reused.body.error?.code).toBe('IDEMPOTENCY_KEY_REUSED');
+      const mission = await getMission(d.mission_id);
+      expect(mission.status).toBe(200);
+      expect(mission.body.pending_commands).toHaveLength(1);
+      expect(mission.body.counts).toMatchObject({ rejected: 1 });
+    });
+
     it.each([
       ['without a reason', {}],
       ['with an empty reason', { reason: '' }],

@@ -62,6 +62,23 @@ export interface CancelInput {
 /** The payload for storing: JSON has no `undefined`, so an absent body is recorded as `null`. */
 const asReceived = (payload: unknown): unknown => (payload === undefined ? null : payload);
 
+/**
+ * The data of a rejected input (`mission.dispatch_rejected`, `mission.callback_rejected`): the
+ * input as received, why it was refused, when and from whom. The ledger records inputs it rejects
+ * before any decider runs (unknown missions, reused keys) with the same shape.
+ */
+export function rejectedInputData(
+  input: { payload: unknown; received_at: string; principal: Principal },
+  reasons: readonly { code: string; message: string }[],
+) {
+  return {
+    input: asReceived(input.payload),
+    reasons: [...reasons],
+    received_at: input.received_at,
+    principal: input.principal,
+  };
+}
+
 function formatPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(root)';
   return path
@@ -109,12 +126,7 @@ export function decideDispatch(
       events: [
         {
           type: 'mission.dispatch_rejected',
-          data: {
-            input: asReceived(input.payload),
-            reasons,
-            received_at: input.received_at,
-            principal: input.principal,
-          },
+          data: rejectedInputData(input, reasons),
         },
       ],
       reasons,
@@ -179,12 +191,7 @@ export function decideCallback(
       events: [
         {
           type: 'mission.callback_rejected',
-          data: {
-            input: asReceived(input.payload),
-            reasons,
-            received_at: input.received_at,
-            principal: input.principal,
-          },
+          data: rejectedInputData(input, reasons),
         },
       ],
       reasons,

@@ -23,6 +23,7 @@ export {
   decideCancel,
   decideDispatch,
   primaryReason,
+  rejectedInputData,
   type CallbackInput,
   type CancelInput,
   type Decision,
