@@ -1,14 +1,13 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { LedgerError, isLedgerError } from '../errors.ts';
 import type { MissionState } from '../domain/mission/index.ts';
-import type { MissionLedger } from '../ledger/mission-ledger.ts';
+import type { CommandResult, MissionLedger } from '../ledger/mission-ledger.ts';
 import { readVpSession } from '../ledger/vp-sessions.ts';
 import type { Logger } from '../logger.ts';
 import type { EventStore } from '../store/port.ts';
 import { principalOf, requireRole, type Principal } from './auth.ts';
 import { jsonBody } from './body.ts';
-import { sendError } from './errors.ts';
-import { intParam } from './errors.ts';
+import { intParam, sendError } from './errors.ts';
 
 export interface MissionRouteDeps {
   ledger: MissionLedger;
@@ -22,49 +21,59 @@ export function missionRoutes({ ledger, store, logger, bodyLimit }: MissionRoute
   const router = express.Router();
   const body = jsonBody(bodyLimit);
 
-  router.post('/missions', requireRole('operator'), ...body, async (req, res) => {
-    const payload: unknown = req.body;
-    const log = missionLog(logger, payload);
-    try {
-      const result = await ledger.dispatch(payload, principalOf(req));
-      log.info(
-        { ...logged(result), route: 'dispatch' },
-        result.duplicate ? 'dispatch replayed' : 'mission dispatched',
-      );
-      res.status(result.duplicate ? 200 : 201).json(result);
-    } catch (error) {
-      answerRejection(res, log, error);
-    }
-  });
+  /**
+   * Runs one command and answers it: 201 when appended, 200 for a replay, the rejection's status
+   * otherwise (a rejection is already in the log). Every line is logged with the mission and trace.
+   */
+  const command =
+    (
+      route: string,
+      messages: [appended: string, replayed: string],
+      run: (req: Request) => Promise<CommandResult>,
+    ) =>
+    async (req: Request, res: Response) => {
+      const missionId = typeof req.params.id === 'string' ? req.params.id : undefined;
+      const log = missionLog(logger, req.body, missionId);
+      try {
+        const result = await run(req);
+        log.info({ ...logged(result), route }, result.duplicate ? messages[1] : messages[0]);
+        res.status(result.duplicate ? 200 : 201).json(result);
+      } catch (error) {
+        answerRejection(res, log, error);
+      }
+    };
 
-  router.post('/missions/:id/events', requireRole('factory'), ...body, async (req, res) => {
-    const missionId = req.params.id as string;
-    const payload: unknown = req.body;
-    const log = missionLog(logger, payload, missionId);
-    try {
-      const result = await ledger.callback(missionId, payload, principalOf(req));
-      log.info(
-        { ...logged(result), route: 'callback' },
-        result.duplicate ? 'callback replayed' : 'callback accepted',
-      );
-      res.status(result.duplicate ? 200 : 201).json(result);
-    } catch (error) {
-      answerRejection(res, log, error);
-    }
-  });
+  router.post(
+    '/missions',
+    requireRole('operator'),
+    ...body,
+    command('dispatch', ['mission dispatched', 'dispatch replayed'], (req) =>
+      ledger.dispatch(req.body, principalOf(req)),
+    ),
+  );
 
-  router.post('/missions/:id/cancel', requireRole('operator'), ...body, async (req, res) => {
-    const missionId = req.params.id as string;
-    const idempotencyKey = req.get('Idempotency-Key');
-    const log = logger.child({ mission_id: missionId });
-    try {
-      const result = await ledger.cancel(missionId, req.body, idempotencyKey, principalOf(req));
-      log.info({ ...logged(result), route: 'cancel' }, 'cancel requested');
-      res.status(result.duplicate ? 200 : 201).json(result);
-    } catch (error) {
-      answerRejection(res, log, error);
-    }
-  });
+  router.post(
+    '/missions/:id/events',
+    requireRole('factory'),
+    ...body,
+    command('callback', ['callback accepted', 'callback replayed'], (req) =>
+      ledger.callback(req.params.id as string, req.body, principalOf(req)),
+    ),
+  );
+
+  router.post(
+    '/missions/:id/cancel',
+    requireRole('operator'),
+    ...body,
+    command('cancel', ['cancel requested', 'cancel replayed'], (req) =>
+      ledger.cancel(
+        req.params.id as string,
+        req.body,
+        req.get('Idempotency-Key'),
+        principalOf(req),
+      ),
+    ),
+  );
 
   router.get('/missions/:id', requireRole('operator', 'auditor', 'factory'), async (req, res) => {
     const missionId = req.params.id as string;
@@ -206,5 +215,3 @@ function answerRejection(res: Response, log: Logger, error: unknown): void {
   const { rejection: _flag, ...details } = error.details;
   sendError(res, new LedgerError(error.code, error.message, details));
 }
-
-export type { Request };
