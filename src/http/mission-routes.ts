@@ -28,18 +28,23 @@ export function missionRoutes({ ledger, store, logger, bodyLimit }: MissionRoute
   const command =
     (
       route: string,
+      level: 'info' | 'debug',
       messages: [appended: string, replayed: string],
       run: (req: Request) => Promise<CommandResult>,
     ) =>
     async (req: Request, res: Response) => {
       const missionId = typeof req.params.id === 'string' ? req.params.id : undefined;
-      const log = missionLog(logger, req.body, missionId);
+      // The child logger is built only when a line will be written: callbacks come by thousands a
+      // second and each is in the event log already, so accepted ones are logged at debug.
+      const log = () => missionLog(logger, req.body, missionId);
       try {
         const result = await run(req);
-        log.info({ ...logged(result), route }, result.duplicate ? messages[1] : messages[0]);
+        if (logger.isLevelEnabled(level)) {
+          log()[level]({ ...logged(result), route }, result.duplicate ? messages[1] : messages[0]);
+        }
         res.status(result.duplicate ? 200 : 201).json(result);
       } catch (error) {
-        answerRejection(res, log, error);
+        answerRejection(res, log(), error);
       }
     };
 
@@ -47,7 +52,7 @@ export function missionRoutes({ ledger, store, logger, bodyLimit }: MissionRoute
     '/missions',
     requireRole('operator'),
     ...body,
-    command('dispatch', ['mission dispatched', 'dispatch replayed'], (req) =>
+    command('dispatch', 'info', ['mission dispatched', 'dispatch replayed'], (req) =>
       ledger.dispatch(req.body, principalOf(req)),
     ),
   );
@@ -56,7 +61,7 @@ export function missionRoutes({ ledger, store, logger, bodyLimit }: MissionRoute
     '/missions/:id/events',
     requireRole('factory'),
     ...body,
-    command('callback', ['callback accepted', 'callback replayed'], (req) =>
+    command('callback', 'debug', ['callback accepted', 'callback replayed'], (req) =>
       ledger.callback(req.params.id as string, req.body, principalOf(req)),
     ),
   );
@@ -65,7 +70,7 @@ export function missionRoutes({ ledger, store, logger, bodyLimit }: MissionRoute
     '/missions/:id/cancel',
     requireRole('operator'),
     ...body,
-    command('cancel', ['cancel requested', 'cancel replayed'], (req) =>
+    command('cancel', 'info', ['cancel requested', 'cancel replayed'], (req) =>
       ledger.cancel(
         req.params.id as string,
         req.body,
