@@ -71,6 +71,14 @@ export const approvalQueueProjection: Projection<ApprovalQueueTables> = {
     },
   },
   handles: (type) => type === 'mission.dispatched' || lifecycleTypes.has(type),
+  prefetch(event) {
+    const missionId = missionIdOfStream(event.stream);
+    if (missionId === undefined) return [];
+    return [
+      { table: 'approval_queue_missions', key: missionId },
+      { table: 'approval_queue', key: missionId },
+    ];
+  },
   apply(event: StoredEvent, lookup: Lookup<ApprovalQueueTables>): RowChange<ApprovalQueueTables>[] {
     const missionId = missionIdOfStream(event.stream);
     if (missionId === undefined) return [];

@@ -98,6 +98,10 @@ export const budgetsProjection: Projection<BudgetTables> = {
     budgets: { primaryKey: ['mission_id'], description: 'Usage against budget per mission.' },
   },
   handles: (type) => type === 'mission.dispatched' || lifecycleTypes.has(type),
+  prefetch(event) {
+    const missionId = missionIdOfStream(event.stream);
+    return missionId === undefined ? [] : [{ table: 'budgets', key: missionId }];
+  },
   apply(event: StoredEvent, lookup: Lookup<BudgetTables>): RowChange<BudgetTables>[] {
     const missionId = missionIdOfStream(event.stream);
     if (missionId === undefined) return [];

@@ -172,6 +172,10 @@ export const missionHealthProjection: Projection<MissionHealthTables> = {
   },
   handles: (type) =>
     type === 'mission.dispatched' || lifecycleTypes.has(type) || rejectionTypes.has(type),
+  prefetch(event) {
+    const missionId = missionIdOfStream(event.stream);
+    return missionId === undefined ? [] : [{ table: 'mission_health_missions', key: missionId }];
+  },
   apply(event: StoredEvent, lookup: Lookup<MissionHealthTables>): Change[] {
     const missionId = missionIdOfStream(event.stream);
     if (rejectionTypes.has(event.type)) {

@@ -179,9 +179,23 @@ export const missionStateProjection: Projection<MissionStateTables> = {
   name: NAME,
   version: 1,
   tables: {
-    mission_state: { primaryKey: ['mission_id'], description: 'One row per dispatched mission.' },
+    mission_state: {
+      primaryKey: ['mission_id'],
+      description: 'One row per dispatched mission.',
+      // GET /v1/missions: newest dispatch first, optionally filtered by one of these columns.
+      indexes: [
+        ['dispatched_at'],
+        ['status', 'dispatched_at'],
+        ['mission_type', 'dispatched_at'],
+        ['vp_id', 'dispatched_at'],
+      ],
+    },
   },
   handles: (type) => handled.has(type),
+  prefetch(event) {
+    const missionId = missionIdOfStream(event.stream);
+    return missionId === undefined ? [] : [{ table: 'mission_state', key: missionId }];
+  },
   apply(event: StoredEvent, lookup: Lookup<MissionStateTables>): RowChange<MissionStateTables>[] {
     const missionId = missionIdOfStream(event.stream);
     if (!handled.has(event.type) || missionId === undefined) return [];

@@ -20,6 +20,17 @@ export type Lookup<Tables> = <T extends keyof Tables & string>(
 export interface TableSpec<Row> {
   primaryKey: readonly (keyof Row & string)[];
   description: string;
+  /**
+   * Secondary indexes the reads need, each a list of top-level (string-valued) row columns; the
+   * row key is appended to each so it can serve keyset paging. Storage adapters create them.
+   */
+  indexes?: readonly (readonly (keyof Row & string)[])[];
+}
+
+/** A row `apply` is likely to look up: lets a storage adapter fetch a batch's rows at once. */
+export interface RowRef<Tables> {
+  table: keyof Tables & string;
+  key: string;
 }
 
 /**
@@ -46,6 +57,12 @@ export interface Projection<Tables> {
   /** True for the event types that can change this projection's rows. */
   handles(type: string): boolean;
   apply(event: StoredEvent, lookup: Lookup<Tables>): RowChange<Tables>[];
+  /**
+   * Optional hint: the rows `apply(event)` will probably look up. Only a performance hint for
+   * adapters that keep rows elsewhere (a missed row is fetched when looked up); never required
+   * to be complete or exact.
+   */
+  prefetch?(event: StoredEvent): RowRef<Tables>[];
 }
 
 /**
@@ -121,19 +138,37 @@ export function replayProjection<Tables>(
 }
 
 /**
- * A read model as plain data in a canonical order: tables by name, rows by key (code-unit
- * order, not locale order). Empty tables are left out, so a table whose rows were all deleted
+ * A read model as plain data in a canonical order: tables by name, rows by key (code-point
+ * order, see {@link byCodePoint}; not locale order). Empty tables are left out, so a table whose rows were all deleted
  * equals one that never had any. Its JSON is what replay verification compares.
  */
 export function snapshot(model: ReadModel): Record<string, unknown[]> {
-  const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   const out: Record<string, unknown[]> = {};
-  for (const table of [...model.keys()].sort(byCodeUnit)) {
+  for (const table of [...model.keys()].sort(byCodePoint)) {
     const rows = model.get(table)!;
     if (rows.size === 0) continue;
-    out[table] = [...rows.keys()].sort(byCodeUnit).map((key) => rows.get(key));
+    out[table] = [...rows.keys()].sort(byCodePoint).map((key) => rows.get(key));
   }
   return out;
+}
+
+/**
+ * Orders strings by Unicode code point, which is UTF-8 byte order and PostgreSQL's `"C"`
+ * collation on a UTF-8 database: the order key/row tables are scanned in. (JavaScript's `<`
+ * compares UTF-16 code units, which differs for characters above U+FFFF.)
+ */
+export function byCodePoint(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i += 1) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    // Surrogates (0xD800-0xDFFF) encode code points above 0xFFFF: they sort after 0xE000-0xFFFF.
+    const surrogate = (c: number) => c >= 0xd800 && c <= 0xdfff;
+    if (surrogate(x) !== surrogate(y)) return surrogate(x) ? 1 : -1;
+    return x - y;
+  }
+  return a.length - b.length;
 }
 
 /** Thrown when a stored event's data fails its schema: the log is not what the ledger wrote. */

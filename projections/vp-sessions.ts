@@ -78,6 +78,17 @@ export const vpSessionsProjection: Projection<VpSessionTables> = {
     },
   },
   handles: (type) => type === BOUND,
+  prefetch(event) {
+    const d = event.data as Record<string, unknown>;
+    const str = (v: unknown): v is string => typeof v === 'string';
+    if (!str(d.workspace_key) || !str(d.mission_id) || !str(d.vp_id) || !str(d.vp_session_id)) {
+      return [];
+    }
+    return [
+      { table: 'vp_session_missions', key: rowKey(d.workspace_key, d.mission_id) },
+      { table: 'vp_sessions', key: rowKey(d.vp_id, d.vp_session_id) },
+    ];
+  },
   apply(event: StoredEvent, lookup: Lookup<VpSessionTables>): RowChange<VpSessionTables>[] {
     if (event.type !== BOUND) return [];
     const data = parseEventData(NAME, event, missionBoundDataSchema);

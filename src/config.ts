@@ -16,6 +16,8 @@ export const configSchema = z.object({
   LEDGER_MAX_EVENT_BYTES: z.coerce.number().int().min(1024).default(DEFAULT_MAX_EVENT_BYTES),
   LEDGER_BODY_LIMIT: z.coerce.number().int().min(1024).default(DEFAULT_BODY_LIMIT),
   LEDGER_TOKENS_FILE: z.string().min(1).optional(),
+  LEDGER_READ_MODELS: z.string().min(1).optional(),
+  LEDGER_MIN_POSITION_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -63,6 +63,12 @@ export const errorCodes = {
   PAYLOAD_TOO_LARGE: 'The body is larger than the configured limit.',
   /** A POST without `Content-Type: application/json`, or with an unsupported charset. */
   UNSUPPORTED_MEDIA_TYPE: 'The body must be application/json.',
+  /** No projection of that name (`ledger projections rebuild NAME`). */
+  PROJECTION_NOT_FOUND: 'No such projection.',
+  /** A read's `min_position` was not reached by the projection in time; retry later. */
+  PROJECTION_LAGGING: 'The read model has not reached the requested position yet.',
+  /** The projection stopped on an event it cannot apply (parked) or on a version change. */
+  PROJECTION_STALLED: 'The read model is stalled.',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

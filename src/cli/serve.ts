@@ -5,6 +5,8 @@ import { createApp } from '../http/app.ts';
 import { TokenAuthenticator } from '../http/auth.ts';
 import { loadTokens, type LoadedTokens } from './tokens.ts';
 import { createLogger } from '../logger.ts';
+import { openReadModelDatabase } from '../read-models/open-read-models.ts';
+import { ReadModels } from '../read-models/read-models.ts';
 import { openStore, parseStoreUrl, redactStoreUrl } from '../store/open-store.ts';
 
 async function packageVersion(): Promise<string> {
@@ -14,7 +16,13 @@ async function packageVersion(): Promise<string> {
   return pkg.version;
 }
 
-function banner(url: string, config: LedgerConfig, version: string, tokens: LoadedTokens): string {
+function banner(
+  url: string,
+  config: LedgerConfig,
+  version: string,
+  tokens: LoadedTokens,
+  readModels: string,
+): string {
   const location = parseStoreUrl(config.LEDGER_STORE);
   const durability =
     location.kind === 'pglite'
@@ -25,6 +33,7 @@ function banner(url: string, config: LedgerConfig, version: string, tokens: Load
   const rows: [string, string][] = [
     ['url', url],
     ['store', `${redactStoreUrl(config.LEDGER_STORE)} (${durability})`],
+    ['read models', readModels],
     ['environment', config.LEDGER_ENV],
     ['max event size', `${config.LEDGER_MAX_EVENT_BYTES} bytes`],
     ['max body size', `${config.LEDGER_BODY_LIMIT} bytes`],
@@ -55,9 +64,28 @@ export async function runServe(): Promise<void> {
   const store = await openStore(config.LEDGER_STORE, {
     maxEventBytes: config.LEDGER_MAX_EVENT_BYTES,
   });
+  let readModels: ReadModels;
+  let readModelsAt: string;
+  try {
+    const target = openReadModelDatabase(config.LEDGER_STORE, store, config.LEDGER_READ_MODELS);
+    readModelsAt = target.description;
+    readModels = new ReadModels({
+      store,
+      db: target.db,
+      schema: target.schema,
+      closeDb: target.close,
+      logger,
+    });
+    await readModels.start();
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
   const shutdown = new AbortController();
   const app = createApp({
     shutdown: shutdown.signal,
+    readModels,
+    minPositionWaitMs: config.LEDGER_MIN_POSITION_WAIT_MS,
     store,
     logger,
     authenticator,
@@ -71,7 +99,7 @@ export async function runServe(): Promise<void> {
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
-  process.stderr.write(banner(url, config, version, tokens));
+  process.stderr.write(banner(url, config, version, tokens, readModelsAt));
   logger.info(
     { url, store: redactStoreUrl(config.LEDGER_STORE), env: config.LEDGER_ENV },
     'listening',
@@ -84,16 +112,25 @@ export async function runServe(): Promise<void> {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     shutdown.abort();
     server.close(() => {
-      void store.close().then(
-        () => {
-          logger.info('stopped');
-          logger.flush();
-        },
-        (error: unknown) => {
-          logger.error({ err: error }, 'closing the store failed');
-          process.exitCode = 1;
-        },
-      );
+      void readModels
+        .stop()
+        .then(
+          () => store.close(),
+          (error: unknown) => {
+            logger.error({ err: error }, 'stopping the read models failed');
+            return store.close();
+          },
+        )
+        .then(
+          () => {
+            logger.info('stopped');
+            logger.flush();
+          },
+          (error: unknown) => {
+            logger.error({ err: error }, 'closing the store failed');
+            process.exitCode = 1;
+          },
+        );
     });
     server.closeIdleConnections();
   };

@@ -3,6 +3,7 @@ import { nanoid } from 'nanoid';
 import { LedgerError } from '../errors.ts';
 import { MissionLedger } from '../ledger/mission-ledger.ts';
 import type { Logger } from '../logger.ts';
+import type { ReadModels } from '../read-models/read-models.ts';
 import type { EventStore } from '../store/port.ts';
 import { authenticate, requireRole, type TokenAuthenticator } from './auth.ts';
 import { bodyErrors, DEFAULT_BODY_LIMIT } from './body.ts';
@@ -24,6 +25,10 @@ export interface AppDeps {
   newId?: () => string;
   /** Aborted when the server shuts down: ends the long-lived event streams. */
   shutdown?: AbortSignal;
+  /** The projections' read models, started; the read routes answer from them. */
+  readModels: ReadModels;
+  /** Longest a read waits for its `min_position`. Default 5 s. */
+  minPositionWaitMs?: number;
 }
 
 /** The HTTP application under /v1. */

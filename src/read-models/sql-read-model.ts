@@ -1,11 +1,6 @@
+import { createHash } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import {
-  snapshot,
-  type Lookup,
-  type Projection as PureProjection,
-  type ReadModel,
-} from '../../projections/projection.ts';
-import { jsonDigest } from '../audit/canonical-json.ts';
+import type { Lookup, Projection as PureProjection } from '../../projections/projection.ts';
 import { LedgerError } from '../errors.ts';
 import type { StoredEvent } from '../store/port.ts';
 import { assertSchemaName } from '../store/sql/migrations.ts';
@@ -15,19 +10,25 @@ import type { Projection } from '../subscriptions/projection.ts';
 const SAFE_NAME = /^[a-z_][a-z0-9_]*$/;
 /** PostgreSQL silently truncates longer identifiers, which could make two tables one. */
 const MAX_IDENTIFIER_BYTES = 63;
+/** Default bound of the row cache, over all of a projection's tables. */
+export const DEFAULT_MAX_CACHED_ROWS = 20_000;
 
-/** A read model as {@link snapshot} gives it: tables by name, rows in key order, empty ones left out. */
-export type ReadModelSnapshot = Record<string, unknown[]>;
+export type AnyTables = Record<string, unknown>;
 
-/** The runner-facing projection {@link sqlReadModel} returns, plus a view of its mirror. */
+/** The runner-facing projection {@link sqlReadModel} returns, plus a view of its cache. */
 export interface SqlReadModel extends Projection {
   /** The pure projection it runs. */
   readonly pure: PureProjection<AnyTables>;
   /**
-   * The committed in-memory mirror as a snapshot; `undefined` while it is not loaded (before the
-   * first batch, and after a failed one until the next batch reloads it). For tests.
+   * The cached rows, by table then key (`undefined`: cached as absent). Every entry equals what
+   * the database holds once the batch that wrote it committed. For tests.
    */
-  mirrorSnapshot(): ReadModelSnapshot | undefined;
+  cachedRows(): Map<string, Map<string, unknown>>;
+}
+
+export interface SqlReadModelOptions {
+  /** Most rows kept in memory between batches (least recently used leave first). Default 20,000. */
+  maxCachedRows?: number;
 }
 
 /** The SQL table holding `table` of the pure projection `projection`: `<projection>__<table>`. */
@@ -41,16 +42,18 @@ export function readModelTableName(projection: string, table: string): string {
     }
   }
   const name = `${projection}__${table}`;
-  if (Buffer.byteLength(name) > MAX_IDENTIFIER_BYTES) {
+  if (Buffer.byteLength(name) > MAX_IDENTIFIER_BYTES - 9) {
+    // 9 bytes stay free for index names (`<table>_<8 hex>`).
     throw new LedgerError(
       'CONFIGURATION_INVALID',
-      `Read-model table ${name} is longer than ${MAX_IDENTIFIER_BYTES} bytes.`,
+      `Read-model table ${name} is longer than ${MAX_IDENTIFIER_BYTES - 9} bytes.`,
     );
   }
   return name;
 }
 
-function tableNames(pure: PureProjection<AnyTables>): Map<string, string> {
+/** Each table of a pure projection with its SQL table name. */
+export function readModelTables(pure: PureProjection<AnyTables>): Map<string, string> {
   const names = new Map<string, string>();
   for (const table of Object.keys(pure.tables)) {
     names.set(table, readModelTableName(pure.name, table));
@@ -58,23 +61,73 @@ function tableNames(pure: PureProjection<AnyTables>): Map<string, string> {
   return names;
 }
 
-type AnyTables = Record<string, unknown>;
-type Rows = Map<string, unknown>;
-/** Staged changes of one table: key -> new row, `null` for a delete. */
-type Staged = Map<string, unknown>;
+/** Marks a key cached as absent (a `Map` cannot tell a stored `undefined` from a missing key). */
+const ABSENT = Symbol('absent');
+
+/** Thrown by the lookup on a row neither cached nor staged: fetched, then the event is re-run. */
+class RowMiss {
+  constructor(
+    readonly table: string,
+    readonly key: string,
+  ) {}
+}
+
+/**
+ * Creates the tables of a pure projection in `schema` (idempotent):
+ * `<schema>."<projection>__<table>"(key text collate "C" primary key, row jsonb not null)`, plus
+ * each declared index on `((row->>'col'), ..., key)`. The key uses byte order (`"C"`) so keyset
+ * scans and digests do not depend on the database's locale.
+ */
+export async function createReadModelTables(
+  db: Kysely<unknown>,
+  schema: string,
+  pure: PureProjection<AnyTables>,
+): Promise<{ created: boolean }> {
+  assertSchemaName(schema);
+  await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+  const tables = readModelTables(pure);
+  const { rows } = await sql<{ name: string }>`
+    select table_name as name from information_schema.tables
+     where table_schema = ${schema} and table_name = any(${[...tables.values()]}::text[])`.execute(
+    db,
+  );
+  const existing = new Set(rows.map((r) => r.name));
+  if (existing.size > 0 && existing.size < tables.size) {
+    // Some tables were dropped: the others hold rows the missing ones depend on. Start empty.
+    for (const name of existing) await sql`drop table ${sql.id(schema, name)}`.execute(db);
+  }
+  const created = existing.size < tables.size;
+  for (const [table, name] of tables) {
+    await sql`create table if not exists ${sql.id(schema, name)} (
+                key text collate "C" primary key,
+                row jsonb not null
+              )`.execute(db);
+    const spec = pure.tables[table]!;
+    for (const columns of spec.indexes ?? []) {
+      const digest = createHash('sha256').update(columns.join(',')).digest('hex').slice(0, 8);
+      const parts = columns.map((column) => sql`(${sql.ref('row')}->>${sql.lit(column)})`);
+      await sql`create index if not exists ${sql.id(`${name}_${digest}`)}
+                  on ${sql.id(schema, name)} (${sql.join([...parts, sql.ref('key')])})`.execute(db);
+    }
+  }
+  return { created };
+}
 
 /**
  * Runs a pure projection (`apply(event, lookup) -> RowChange[]`, see projections/README.md) under a
- * {@link ProjectionRunner}: each of its tables is stored as
- * `<schema>."<projection>__<table>"(key text primary key, row jsonb not null)`.
+ * {@link ProjectionRunner}, storing each table as a key/jsonb table ({@link createReadModelTables}).
  *
- * The pure `lookup` is synchronous, so the adapter keeps an in-memory mirror of its tables. The
- * mirror is (re)loaded from the database inside the first batch transaction after `setup` and
- * after any failed batch — after the checkpoint row is locked, so it holds everything any runner
- * committed before. A batch's changes are staged in an overlay (which `lookup` reads first), and
- * written with one bulk upsert and one bulk delete per table, each key once with its final value.
- * The overlay is folded into the mirror only on `committed`; `rolledBack` drops it and marks the
- * mirror stale.
+ * The pure `lookup` is synchronous, so rows are read ahead: a bounded LRU cache of rows (and of
+ * keys known to be absent) survives between batches, because while the runner holds the
+ * projection's lock nobody else writes its tables. Before a batch, the rows the projection's
+ * `prefetch` hints name are fetched in one query per table. A lookup of a row still unknown
+ * throws inside the pure `apply`; the adapter fetches that row and runs the event again (pure, so
+ * re-running is safe). A table that was empty when the cache was (re)loaded stays "complete" until
+ * one of its rows is evicted: its misses are absent rows, with no query.
+ *
+ * A batch's changes are staged in an overlay (which `lookup` reads first) and written with one bulk
+ * upsert and one bulk delete per table, each key once with its final value. The overlay enters the
+ * cache only on `committed`; `rolledBack` drops the overlay and the whole cache.
  *
  * One adapter instance serves one runner. Rows go through JSON (`jsonb`): they must be JSON values.
  *
@@ -82,60 +135,141 @@ type Staged = Map<string, unknown>;
  * const runner = new ProjectionRunner({ store, db, schema: 'read_models',
  *   projection: sqlReadModel(missionStateProjection) });
  */
-export function sqlReadModel<Tables>(projection: PureProjection<Tables>): SqlReadModel {
+export function sqlReadModel<Tables>(
+  projection: PureProjection<Tables>,
+  options: SqlReadModelOptions = {},
+): SqlReadModel {
   const pure = projection as unknown as PureProjection<AnyTables>;
-  const names = tableNames(pure);
-  let mirror: Map<string, Rows> | undefined;
-  let overlay: Map<string, Staged> | undefined;
+  const names = readModelTables(pure);
+  const maxCached = options.maxCachedRows ?? DEFAULT_MAX_CACHED_ROWS;
+  if (!Number.isSafeInteger(maxCached) || maxCached < 0) {
+    throw new LedgerError('CONFIGURATION_INVALID', 'maxCachedRows must be a whole number.');
+  }
+  // One LRU over all tables: `table \0 key` -> row or ABSENT. Map order is recency order.
+  const cache = new Map<string, unknown>();
+  /** Tables whose every row is in the cache: a miss there is an absent row. */
+  const complete = new Set<string>();
+  let loaded = false;
+  let overlay: Map<string, Map<string, unknown>> | undefined;
+
+  const cacheKey = (table: string, key: string) => `${table}\u0000${key}`;
 
   const lookup = ((table: string, key: string) => {
     const staged = overlay?.get(table);
     if (staged?.has(key) === true) return staged.get(key) ?? undefined;
-    return mirror?.get(table)?.get(key);
+    const id = cacheKey(table, key);
+    const cached = cache.get(id);
+    if (cached !== undefined) {
+      cache.delete(id); // refresh recency
+      cache.set(id, cached);
+      return cached === ABSENT ? undefined : cached;
+    }
+    if (complete.has(table)) return undefined;
+    throw new RowMiss(table, key);
   }) as Lookup<AnyTables>;
+
+  const reset = () => {
+    cache.clear();
+    complete.clear();
+    loaded = false;
+  };
+
+  /** Fetches rows into the cache (absent ones as ABSENT). */
+  const fetch = async (
+    trx: Transaction<unknown>,
+    schema: string,
+    table: string,
+    keys: readonly string[],
+  ) => {
+    if (keys.length === 0) return;
+    const { rows } = await sql<{ key: string; row: unknown }>`
+      select key, row from ${sql.id(schema, names.get(table)!)}
+       where key = any(${keys}::text[])`.execute(trx);
+    for (const key of keys) cache.set(cacheKey(table, key), ABSENT);
+    for (const { key, row } of rows) cache.set(cacheKey(table, key), row);
+  };
+
+  const evict = () => {
+    for (const id of cache.keys()) {
+      if (cache.size <= maxCached) break;
+      cache.delete(id);
+      complete.delete(id.slice(0, id.indexOf('\u0000')));
+    }
+  };
 
   return {
     name: pure.name,
+    version: pure.version,
     pure,
     handles: (type) => pure.handles(type),
 
     async setup(db: Kysely<unknown>, schema: string) {
-      assertSchemaName(schema);
-      await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
-      for (const name of names.values()) {
-        await sql`create table if not exists ${sql.id(schema, name)} (
-                    key text primary key,
-                    row jsonb not null
-                  )`.execute(db);
-      }
-      // Loaded lazily in the first batch: a standby's mirror would be stale by then.
-      mirror = undefined;
+      const { created } = await createReadModelTables(db, schema, pure);
+      // Loaded lazily in the first batch: a standby's cache would be stale by then.
+      reset();
       overlay = undefined;
+      return created;
     },
 
     async apply(trx: Transaction<unknown>, events: readonly StoredEvent[], schema: string) {
       // A previous batch neither committed nor rolled back as far as we were told: unknown state.
-      if (overlay !== undefined) mirror = undefined;
+      if (overlay !== undefined) reset();
       overlay = undefined;
-      if (mirror === undefined) mirror = await loadTables(trx, schema, names);
-      const staged = new Map<string, Staged>();
+      if (!loaded) {
+        // After the checkpoint row is locked: nobody writes these tables until we commit.
+        for (const [table, name] of names) {
+          const { rows } = await sql<{ any: boolean }>`
+            select exists (select 1 from ${sql.id(schema, name)}) as any`.execute(trx);
+          if (rows[0]?.any !== true) complete.add(table);
+        }
+        loaded = true;
+      }
+
+      if (pure.prefetch !== undefined) {
+        const wanted = new Map<string, Set<string>>();
+        for (const event of events) {
+          for (const { table, key } of pure.prefetch(event)) {
+            if (!names.has(table) || complete.has(table) || cache.has(cacheKey(table, key))) {
+              continue;
+            }
+            let keys = wanted.get(table);
+            if (keys === undefined) wanted.set(table, (keys = new Set()));
+            keys.add(key);
+          }
+        }
+        for (const [table, keys] of wanted) await fetch(trx, schema, table, [...keys]);
+      }
+
+      const staged = new Map<string, Map<string, unknown>>();
       overlay = staged;
       for (const event of events) {
         if (!pure.handles(event.type)) continue;
-        for (const change of pure.apply(event, lookup)) {
-          if (!names.has(change.table)) {
-            throw new LedgerError(
-              'CONFIGURATION_INVALID',
-              `Projection ${pure.name} changed unknown table ${change.table}.`,
-            );
+        for (;;) {
+          let changes;
+          try {
+            changes = pure.apply(event, lookup);
+          } catch (error) {
+            if (!(error instanceof RowMiss)) throw error;
+            await fetch(trx, schema, error.table, [error.key]);
+            continue;
           }
-          let rows = staged.get(change.table);
-          if (rows === undefined) staged.set(change.table, (rows = new Map<string, unknown>()));
-          rows.set(change.key, change.row);
+          for (const change of changes) {
+            if (!names.has(change.table)) {
+              throw new LedgerError(
+                'CONFIGURATION_INVALID',
+                `Projection ${pure.name} changed unknown table ${change.table}.`,
+              );
+            }
+            let rows = staged.get(change.table);
+            if (rows === undefined) staged.set(change.table, (rows = new Map<string, unknown>()));
+            rows.set(change.key, change.row);
+          }
+          break;
         }
       }
-      // Write each table's final values, and keep their JSON form for the mirror so it always
-      // holds exactly what a reload from the database would give.
+
+      // Write each table's final values, and keep their JSON form for the cache so it always
+      // holds exactly what a read from the database would give.
       for (const [table, rows] of staged) {
         const upserts: { key: string; row: unknown }[] = [];
         const deletes: string[] = [];
@@ -155,10 +289,7 @@ export function sqlReadModel<Tables>(projection: PureProjection<Tables>): SqlRea
           }
         }
         if (deletes.length > 0) {
-          await sql`delete from ${target}
-                     where key in (select jsonb_array_elements_text(${JSON.stringify(deletes)}::jsonb))`.execute(
-            trx,
-          );
+          await sql`delete from ${target} where key = any(${deletes}::text[])`.execute(trx);
         }
       }
     },
@@ -166,66 +297,34 @@ export function sqlReadModel<Tables>(projection: PureProjection<Tables>): SqlRea
     committed() {
       const staged = overlay;
       overlay = undefined;
-      if (staged === undefined || mirror === undefined) return;
+      if (staged === undefined) return;
       for (const [table, rows] of staged) {
-        let target = mirror.get(table);
-        if (target === undefined) mirror.set(table, (target = new Map<string, unknown>()));
         for (const [key, row] of rows) {
-          if (row === null) target.delete(key);
-          else target.set(key, row);
+          const id = cacheKey(table, key);
+          cache.delete(id);
+          cache.set(id, row === null ? ABSENT : row);
         }
       }
+      evict();
     },
 
     rolledBack() {
       overlay = undefined;
       // The batch may have committed after all (a failed COMMIT), or another runner may write
-      // next: reload in the next batch.
-      mirror = undefined;
+      // next: start over in the next batch.
+      reset();
     },
 
-    mirrorSnapshot() {
-      return mirror === undefined ? undefined : snapshot(mirror);
+    cachedRows() {
+      const out = new Map<string, Map<string, unknown>>();
+      for (const [id, row] of cache) {
+        const at = id.indexOf('\u0000');
+        const table = id.slice(0, at);
+        let rows = out.get(table);
+        if (rows === undefined) out.set(table, (rows = new Map()));
+        rows.set(id.slice(at + 1), row === ABSENT ? undefined : row);
+      }
+      return out;
     },
   };
-}
-
-async function loadTables(
-  db: Kysely<unknown>,
-  schema: string,
-  names: ReadonlyMap<string, string>,
-): Promise<Map<string, Rows>> {
-  const model = new Map<string, Rows>();
-  for (const [table, name] of names) {
-    const { rows } = await sql<{
-      key: string;
-      row: unknown;
-    }>`select key, row from ${sql.id(schema, name)}`.execute(db);
-    model.set(table, new Map(rows.map((r) => [r.key, r.row])));
-  }
-  return model;
-}
-
-/**
- * Reads a pure projection's tables back from `schema` in the shape of the projections'
- * {@link snapshot}: `{ table: rows in key (code-unit) order }`, empty tables left out. Equal to
- * `snapshot(replayProjection(pure, events))` once the runner has applied `events`.
- */
-export async function readModelSnapshot<Tables>(
-  db: Kysely<unknown>,
-  schema: string,
-  pure: PureProjection<Tables>,
-): Promise<ReadModelSnapshot> {
-  assertSchemaName(schema);
-  const model: ReadModel = await loadTables(
-    db,
-    schema,
-    tableNames(pure as unknown as PureProjection<AnyTables>),
-  );
-  return snapshot(model);
-}
-
-/** Hex SHA-256 of the RFC 8785 canonical JSON of a snapshot. */
-export function digestOf(value: ReadModelSnapshot): string {
-  return jsonDigest(value);
 }

@@ -10,6 +10,14 @@ export interface CheckpointRow {
   position: Position;
   status: ProjectionStatus;
   error: string | null;
+  /**
+   * Bumped when the projection's tables are replaced wholesale (a blue/green rebuild swap). A
+   * runner's compare-and-set includes it, so a runner that cached the old tables loses ownership
+   * instead of writing on top of the new ones with a stale cache.
+   */
+  generation: number;
+  /** The projection version the tables were built by (see `Projection.version`). */
+  version: number;
 }
 
 const table = (schema: string, name: string) => sql.table(`${schema}.${name}`);
@@ -23,6 +31,7 @@ export async function createCheckpointTables<DB>(
   db: Kysely<DB>,
   schema: string,
   name: string,
+  version = 0,
 ): Promise<void> {
   await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
   await sql`
@@ -33,6 +42,10 @@ export async function createCheckpointTables<DB>(
       error text null,
       updated_at timestamptz not null default now()
     )`.execute(db);
+  // Added after the first release of the table; harmless when present.
+  await sql`alter table ${table(schema, 'projection_checkpoints')}
+              add column if not exists generation int8 not null default 0,
+              add column if not exists version int4 not null default 0`.execute(db);
   await sql`
     create table if not exists ${table(schema, 'projection_parked')} (
       name text not null,
@@ -44,8 +57,8 @@ export async function createCheckpointTables<DB>(
       primary key (name, position)
     )`.execute(db);
   await sql`
-    insert into ${table(schema, 'projection_checkpoints')} (name, position, status)
-    values (${name}, 0, 'stopped')
+    insert into ${table(schema, 'projection_checkpoints')} (name, position, status, version)
+    values (${name}, 0, 'stopped', ${version})
     on conflict (name) do nothing`.execute(db);
 }
 
@@ -60,29 +73,34 @@ export async function readCheckpoint<DB>(
     position: string | number;
     status: ProjectionStatus;
     error: string | null;
-  }>`select name, position, status, error from ${table(schema, 'projection_checkpoints')}
+    generation: string | number;
+    version: number;
+  }>`select name, position, status, error, generation, version
+       from ${table(schema, 'projection_checkpoints')}
       where name = ${name}`.execute(db);
   const row = rows[0];
   if (row === undefined) throw new Error(`No checkpoint row for projection ${name}.`);
-  return { ...row, position: Number(row.position) };
+  return { ...row, position: Number(row.position), generation: Number(row.generation) };
 }
 
 /**
- * Moves the checkpoint from `from` to `to` (compare-and-set) and marks it running. Returns false
- * when the row was not at `from`: someone else advanced it, so this runner no longer owns it.
- * The update also row-locks the checkpoint until the transaction ends, serialising writers.
+ * Moves the checkpoint from `from` to `to` (compare-and-set on position and generation) and marks
+ * it running. Returns false when the row was not at `from` in `generation`: someone else advanced
+ * it or swapped the tables, so this runner no longer owns it. The update also row-locks the
+ * checkpoint until the transaction ends, serialising writers.
  */
 export async function advanceCheckpoint<DB>(
   db: Kysely<DB>,
   schema: string,
   name: string,
-  from: Position,
+  from: { position: Position; generation: number },
   to: Position,
 ): Promise<boolean> {
   const result = await sql`
     update ${table(schema, 'projection_checkpoints')}
        set position = ${to}, status = 'running', error = null, updated_at = now()
-     where name = ${name} and position = ${from}`.execute(db);
+     where name = ${name} and position = ${from.position}
+       and generation = ${from.generation}`.execute(db);
   return Number(result.numAffectedRows ?? 0) === 1;
 }
 
@@ -117,4 +135,24 @@ export async function parkEvent<DB>(
        set error = excluded.error,
            attempts = ${parked}.attempts + excluded.attempts,
            parked_at = now()`.execute(db);
+}
+
+/**
+ * Points the checkpoint at position 0 of a new generation (the tables were replaced by empty
+ * ones): a running owner loses its compare-and-set, and a stalled projection runs again. Parked
+ * events of the projection are forgotten: they will be applied again, or parked again.
+ */
+export async function resetCheckpoint<DB>(
+  db: Kysely<DB>,
+  schema: string,
+  name: string,
+  version: number,
+): Promise<void> {
+  await sql`
+    update ${table(schema, 'projection_checkpoints')}
+       set position = 0, generation = generation + 1, version = ${version},
+           status = case when status = 'stalled' then 'stopped' else status end,
+           error = null, updated_at = now()
+     where name = ${name}`.execute(db);
+  await sql`delete from ${table(schema, 'projection_parked')} where name = ${name}`.execute(db);
 }

@@ -7,7 +7,9 @@ import {
   createCheckpointTables,
   parkEvent,
   readCheckpoint,
+  resetCheckpoint,
   setCheckpointStatus,
+  type CheckpointRow,
   type ProjectionStatus,
 } from './checkpoint-tables.ts';
 import type { Projection } from './projection.ts';
@@ -41,6 +43,11 @@ export interface ProjectionRunnerOptions<DB> {
   lockPollMs?: number;
   /** Default `'auto'`. */
   lock?: ProjectionLockMode;
+  /**
+   * Stop once the checkpoint reaches this position instead of following the log: for rebuilds
+   * and verification, which must end at an exact position. Events after it are not applied.
+   */
+  stopAfter?: Position;
 }
 
 /** What {@link ProjectionRunner.status} reports. */
@@ -95,8 +102,11 @@ export class ProjectionRunner<DB> {
   private readonly retryDelayMs: number;
   private readonly lockPollMs: number;
   private readonly lockMode: ProjectionLockMode;
+  private readonly stopAfter: Position | undefined;
+  private readonly version: number;
 
   private position: Position = 0;
+  private generation = 0;
   private state: ProjectionStatus = 'stopped';
   private error: string | null = null;
   private active = false;
@@ -118,6 +128,8 @@ export class ProjectionRunner<DB> {
     this.retryDelayMs = options.retryDelayMs ?? 100;
     this.lockPollMs = options.lockPollMs ?? 1000;
     this.lockMode = options.lock ?? 'auto';
+    this.stopAfter = options.stopAfter;
+    this.version = options.projection.version ?? 0;
   }
 
   /**
@@ -130,8 +142,12 @@ export class ProjectionRunner<DB> {
     await this.db.transaction().execute(async (trx) => {
       const key = `mission-ledger:projection-setup:${this.schema}`;
       await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
-      await createCheckpointTables(trx, this.schema, this.projection.name);
-      await this.projection.setup(trx, this.schema);
+      await createCheckpointTables(trx, this.schema, this.projection.name, this.version);
+      const created = (await this.projection.setup(trx, this.schema)) === true;
+      if (created && (await readCheckpoint(trx, this.schema, this.projection.name)).position > 0) {
+        // The tables were dropped: what the checkpoint covers is gone, so start over from 0.
+        await resetCheckpoint(trx, this.schema, this.projection.name, this.version);
+      }
     });
     if (options.retryStalled === true) {
       // Only the status changes, never the position: safe without the lock, and it lets whichever
@@ -255,6 +271,17 @@ export class ProjectionRunner<DB> {
     const checkpoint = await readCheckpoint(db, this.schema, this.projection.name);
     this.refresh(checkpoint);
     if (checkpoint.status === 'stalled') return;
+    if (checkpoint.version !== this.version) {
+      if (checkpoint.position > 0) {
+        await this.stallOnVersion(db, checkpoint.version);
+        return;
+      }
+      // Nothing built yet: the empty tables are this version's.
+      await sql`update ${sql.table(`${this.schema}.projection_checkpoints`)}
+                   set version = ${this.version}
+                 where name = ${this.projection.name} and position = 0`.execute(db);
+    }
+    if (this.stopAfter !== undefined && this.position >= this.stopAfter) return;
     await setCheckpointStatus(db, this.schema, this.projection.name, 'running', null);
     this.active = true;
     this.state = 'running';
@@ -298,11 +325,12 @@ export class ProjectionRunner<DB> {
           continue;
         }
         if (step.done === true) break;
+        if (this.stopAfter !== undefined && step.value.position > this.stopAfter) break;
         batch.push(step.value);
-        if (batch.length >= this.batchSize) {
+        if (batch.length >= this.batchSize || step.value.position === this.stopAfter) {
           outcome = await this.commit(db, batch);
           batch = [];
-          if (outcome !== 'committed') break;
+          if (outcome !== 'committed' || this.position === this.stopAfter) break;
         }
         next = events.next();
       }
@@ -369,7 +397,13 @@ export class ProjectionRunner<DB> {
       await db.transaction().execute(async (trx) => {
         // First, so the row lock serialises any other writer before the projection writes.
         if (
-          !(await advanceCheckpoint(trx, this.schema, this.projection.name, from, last.position))
+          !(await advanceCheckpoint(
+            trx,
+            this.schema,
+            this.projection.name,
+            { position: from, generation: this.generation },
+            last.position,
+          ))
         ) {
           throw new OwnershipLost(`The checkpoint of ${this.projection.name} moved.`);
         }
@@ -399,6 +433,17 @@ export class ProjectionRunner<DB> {
     }
   }
 
+  /** The tables were built by another version of the projection: continuing would mix meanings. */
+  private async stallOnVersion(db: Kysely<DB>, built: number): Promise<void> {
+    const message =
+      `The tables of ${this.projection.name} were built by version ${built}; this is version ` +
+      `${this.version}. Rebuild them: ledger projections rebuild ${this.projection.name}`;
+    await setCheckpointStatus(db, this.schema, this.projection.name, 'stalled', message);
+    this.state = 'stalled';
+    this.error = message;
+    this.wakeWaiters();
+  }
+
   private async stall(
     db: Kysely<DB>,
     event: StoredEvent,
@@ -416,8 +461,9 @@ export class ProjectionRunner<DB> {
     return 'stalled';
   }
 
-  private refresh(row: { position: Position; status: ProjectionStatus; error: string | null }) {
+  private refresh(row: CheckpointRow) {
     this.position = row.position;
+    this.generation = row.generation;
     this.state = row.status;
     this.error = row.error;
     this.wakeWaiters();

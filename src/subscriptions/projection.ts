@@ -24,15 +24,23 @@ export interface Projection<DB = unknown> {
   /** Unique among the projections sharing a read-model schema; keys the checkpoint and the lock. */
   readonly name: string;
   /**
+   * Bumped when the tables' rows change meaning. Tables built by another version are not
+   * continued: the runner stalls the projection, naming both versions, until a rebuild
+   * (`ledger projections rebuild NAME`) replaces them. Absent: 0.
+   */
+  readonly version?: number;
+  /**
    * The event types it reads. Events it does not handle still advance its checkpoint but are not
    * passed to `apply`. Absent: every event.
    */
   handles?(type: string): boolean;
   /**
    * Creates its tables in `schema`. Must be idempotent (`if not exists`): it runs on every start,
-   * inside a transaction the runner serialises across processes.
+   * inside a transaction the runner serialises across processes. Returns true when it had to
+   * create them empty although they should have existed (someone dropped them): the runner then
+   * rebuilds from position 0 instead of continuing on empty tables.
    */
-  setup(db: Kysely<DB>, schema: string): Promise<void>;
+  setup(db: Kysely<DB>, schema: string): Promise<boolean | void>;
   /**
    * Applies one batch (non-empty, in position order) inside the runner's transaction. Must write
    * only through `trx`: anything else would not roll back with the batch. Throwing rolls the

@@ -6,6 +6,8 @@ import { TokenAuthenticator } from '../../src/http/auth.ts';
 import { createLogger } from '../../src/logger.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { EventStore } from '../../src/store/port.ts';
+import type { ReadModels } from '../../src/read-models/read-models.ts';
+import { readModelsBeside } from '../support/http-app.ts';
 import { dropSchemas, freshSchemaName, storeUrl } from '../support/postgres.ts';
 
 const OPERATOR = 'operator-token-0123456789';
@@ -18,11 +20,15 @@ describe.each([
   let store: EventStore;
   let server: Server;
   let base: string;
+  let readModels: ReadModels;
 
   beforeAll(async () => {
     store = await openStore(url());
+    readModels = readModelsBeside(store);
+    await readModels.start();
     const app = createApp({
       store,
+      readModels,
       logger: createLogger('silent'),
       authenticator: new TokenAuthenticator([{ token: OPERATOR, role: 'operator' }]),
       info: { store: 'test', env: 'test', version: '0' },
@@ -33,6 +39,7 @@ describe.each([
   });
   afterAll(async () => {
     await new Promise((resolve) => server.close(resolve));
+    await readModels.stop();
     await store.close();
     await dropSchemas();
   });

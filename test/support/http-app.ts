@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from '../../src/http/app.ts';
 import { TokenAuthenticator, type TokenEntry } from '../../src/http/auth.ts';
 import { createLogger } from '../../src/logger.ts';
+import { ReadModels } from '../../src/read-models/read-models.ts';
 import type { EventStore } from '../../src/store/port.ts';
+import { SqlEventStore } from '../../src/store/sql/sql-store.ts';
 
 /** The instance the dispatch fixture is addressed to (fixtures/mission-dispatch.example.json). */
 export const TARGET_INSTANCE = 'ua-factory-07';
@@ -79,11 +81,16 @@ export interface TestApp {
   call<T = ApiBody>(method: string, path: string, options?: CallOptions): Promise<CallResult<T>>;
   /** Severs every open connection (long-lived streams included), as a crashed proxy would. */
   dropConnections(): void;
+  /** The read models the app serves from. */
+  readModels: ReadModels;
   close(): Promise<void>;
 }
 
 export interface StartAppOptions {
   store: EventStore;
+  /** Default: read models beside the (SQL) store, started here and stopped by `close`. */
+  readModels?: ReadModels;
+  minPositionWaitMs?: number;
   tokens?: TokenEntry[];
   bodyLimit?: number;
   /** The ledger's receive clock; defaults to the real one. */
@@ -92,8 +99,16 @@ export interface StartAppOptions {
 
 /** Starts the real application on an ephemeral port of 127.0.0.1. */
 export async function startApp(options: StartAppOptions): Promise<TestApp> {
+  const ownReadModels =
+    options.readModels === undefined ? readModelsBeside(options.store) : undefined;
+  const readModels = options.readModels ?? ownReadModels!;
+  await ownReadModels?.start();
   const app = createApp({
     store: options.store,
+    readModels,
+    ...(options.minPositionWaitMs === undefined
+      ? {}
+      : { minPositionWaitMs: options.minPositionWaitMs }),
     logger: createLogger('silent'),
     authenticator: new TokenAuthenticator(options.tokens ?? TOKEN_ENTRIES),
     info: { store: 'test', env: 'test', version: '0.0.0-test' },
@@ -139,7 +154,29 @@ export async function startApp(options: StartAppOptions): Promise<TestApp> {
       server.close((error) => (error === undefined ? resolve() : reject(error)));
       server.closeAllConnections();
     });
+    await ownReadModels?.stop();
   };
 
-  return { base, port, call, close, dropConnections: () => server.closeAllConnections() };
+  return {
+    base,
+    port,
+    call,
+    close,
+    readModels,
+    dropConnections: () => server.closeAllConnections(),
+  };
+}
+
+/**
+ * Read models in the store's own database (schema `<store schema>_read_models`), sharing its
+ * connections: what `ledger serve` does on PGlite. Not started.
+ */
+export function readModelsBeside(store: EventStore): ReadModels {
+  if (!(store instanceof SqlEventStore)) throw new Error('Test apps run on an SQL store.');
+  return new ReadModels({
+    store,
+    db: store.database,
+    schema: `${store.schema}_read_models`,
+    watchMs: 100,
+  });
 }

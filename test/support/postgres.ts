@@ -35,10 +35,19 @@ export function freshSchemaName(prefix = 'lt'): string {
   return name;
 }
 
+/** Drops those schemas and the ones named after them (`<name>_read_models`, scratch schemas). */
 export async function dropSchemas(): Promise<void> {
   const names = created.splice(0);
   if (names.length === 0) return;
-  await adminQuery(names.map((n) => `drop schema if exists "${n}" cascade;`).join('\n'));
+  const { rows } = await adminQuery(
+    `select nspname from pg_namespace
+      where nspname = any($1::text[])
+         or nspname like any(select replace(n, '_', '\\_') || '\\_%' from unnest($1::text[]) n)`,
+    [names],
+  );
+  const all = rows.map((r: { nspname: string }) => r.nspname);
+  if (all.length === 0) return;
+  await adminQuery(all.map((n) => `drop schema if exists "${n}" cascade;`).join('\n'));
 }
 
 /** The test database URL pointing at `schema`. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   MalformedEventError,
+  byCodePoint,
   applyChanges,
   emptyReadModel,
   lookupIn,
@@ -46,7 +47,15 @@ describe('applyChanges', () => {
     expect(lookupIn<{ t: { n: number } }>(after)('t', 'b')?.n).toBe(3);
   });
 
-  it('snapshots in code-unit key order and leaves out emptied tables', () => {
+  it('orders by code point (UTF-8 byte order), not UTF-16 code unit', () => {
+    // U+FF5E is one code unit above the surrogates of U+1F600, but a lower code point.
+    const keys = ['\u{1F600}', '\uFF5E', 'b', 'B', 'ab', 'a'];
+    const utf8 = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    expect([...keys].sort(byCodePoint)).toEqual(utf8);
+    expect(utf8).toEqual(['B', 'a', 'ab', 'b', '\uFF5E', '\u{1F600}']);
+  });
+
+  it('snapshots in code-point key order and leaves out emptied tables', () => {
     const model = applyChanges(emptyReadModel(), [
       { table: 'z', key: 'b', row: 2 },
       { table: 'z', key: 'B', row: 1 },

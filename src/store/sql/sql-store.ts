@@ -87,7 +87,8 @@ interface EventRow {
 export class SqlEventStore implements EventStore {
   readonly capabilities: StoreCapabilities;
   private readonly db: Kysely<LedgerTables>;
-  private readonly schema: string;
+  /** The PostgreSQL schema holding the log. */
+  readonly schema: string;
   private readonly channel: string;
   private readonly queue: GroupCommitQueue<AppendRequest, AppendResult>;
   private readonly pollIntervalMs: number;
@@ -217,6 +218,14 @@ export class SqlEventStore implements EventStore {
     const events = result.rows.filter((row) => row.position !== null).map(toStoredEvent);
     this.noteHead(head);
     return { events, head };
+  }
+
+  /**
+   * The database the log lives in, for read models kept beside it. On PGlite it is the only
+   * connection this process has to that directory, so read models must share it.
+   */
+  get database(): Kysely<unknown> {
+    return this.db as unknown as Kysely<unknown>;
   }
 
   async ping(): Promise<void> {

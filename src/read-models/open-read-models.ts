@@ -1,0 +1,79 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { LedgerError } from '../errors.ts';
+import { parseStoreUrl } from '../store/open-store.ts';
+import type { EventStore } from '../store/port.ts';
+import { SqlEventStore } from '../store/sql/sql-store.ts';
+
+/** Where a process keeps its read models. */
+export interface ReadModelDatabase {
+  db: Kysely<unknown>;
+  schema: string;
+  /** Closes the read models' own pool; absent when they share the store's database. */
+  close?: () => Promise<void>;
+  /** For banners: where they are. */
+  description: string;
+}
+
+/** Connections of a read-model pool: one held by each runner, the rest for reads. */
+const POOL_SIZE = 16;
+
+/**
+ * Chooses the read models' database:
+ * - `LEDGER_READ_MODELS` unset: the store's own database. On PGlite the store's connection is
+ *   shared (one process owns the directory); on PostgreSQL a separate pool to the same database.
+ *   The schema is `<store schema>_read_models`.
+ * - `LEDGER_READ_MODELS=postgres://...?schema=name`: that database (schema default
+ *   `read_models`). Required with an EventStoreDB store.
+ */
+export function openReadModelDatabase(
+  storeUrl: string,
+  store: EventStore,
+  readModelsUrl?: string,
+): ReadModelDatabase {
+  if (readModelsUrl !== undefined) {
+    const target = parseStoreUrl(readModelsUrl);
+    if (target.kind !== 'postgres') {
+      throw new LedgerError(
+        'CONFIGURATION_INVALID',
+        'LEDGER_READ_MODELS must be a postgres:// URL (unset: beside the store).',
+      );
+    }
+    const schema = new URL(readModelsUrl).searchParams.has('schema')
+      ? target.schema
+      : 'read_models';
+    return { ...pool(target.connectionString, schema), description: `${schema} (own database)` };
+  }
+  const location = parseStoreUrl(storeUrl);
+  switch (location.kind) {
+    case 'pglite': {
+      if (!(store instanceof SqlEventStore)) throw new Error('A pglite: store is an SQL store.');
+      return {
+        db: store.database,
+        schema: 'ledger_read_models',
+        description: 'ledger_read_models (beside the log)',
+      };
+    }
+    case 'postgres': {
+      const schema = `${location.schema}_read_models`;
+      return {
+        ...pool(location.connectionString, schema),
+        description: `${schema} (beside the log)`,
+      };
+    }
+    case 'eventstoredb':
+      throw new LedgerError(
+        'CONFIGURATION_INVALID',
+        'With an EventStoreDB store, set LEDGER_READ_MODELS to a postgres:// URL for the read models.',
+      );
+  }
+}
+
+function pool(connectionString: string, schema: string) {
+  const pgPool = new pg.Pool({ connectionString, max: POOL_SIZE });
+  // An idle client that loses its connection emits 'error'; unhandled it would crash the process.
+  pgPool.on('error', () => undefined);
+  pgPool.on('connect', (client) => client.on('error', () => undefined));
+  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: pgPool }) });
+  return { db, schema, close: () => db.destroy() };
+}
