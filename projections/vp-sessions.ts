@@ -79,7 +79,7 @@ export const vpSessionsProjection: Projection<VpSessionTables> = {
   },
   handles: (type) => type === BOUND,
   prefetch(event) {
-    const d = event.data as Record<string, unknown>;
+    const d = event.data;
     const str = (v: unknown): v is string => typeof v === 'string';
     if (!str(d.workspace_key) || !str(d.mission_id) || !str(d.vp_id) || !str(d.vp_session_id)) {
       return [];

@@ -57,7 +57,7 @@ export async function readModelSnapshot<Tables>(
     for await (const { key, row } of scanTable(db, schema, name)) rows.set(key, row);
     model.set(table, rows);
   }
-  return snapshot(model as ReadModel);
+  return snapshot(model);
 }
 
 /** Hex SHA-256 of the RFC 8785 canonical JSON of a snapshot. */

@@ -65,11 +65,13 @@ export function readModelTables(pure: PureProjection<AnyTables>): Map<string, st
 const ABSENT = Symbol('absent');
 
 /** Thrown by the lookup on a row neither cached nor staged: fetched, then the event is re-run. */
-class RowMiss {
+class RowMiss extends Error {
   constructor(
     readonly table: string,
     readonly key: string,
-  ) {}
+  ) {
+    super(`Row ${key} of ${table} is not cached.`);
+  }
 }
 
 /**
@@ -321,7 +323,7 @@ export function sqlReadModel<Tables>(
         const at = id.indexOf('\u0000');
         const table = id.slice(0, at);
         let rows = out.get(table);
-        if (rows === undefined) out.set(table, (rows = new Map()));
+        if (rows === undefined) out.set(table, (rows = new Map<string, unknown>()));
         rows.set(id.slice(at + 1), row === ABSENT ? undefined : row);
       }
       return out;
