@@ -4,7 +4,6 @@ import {
   byCodePoint,
   snapshot,
   type Projection as PureProjection,
-  type ReadModel,
 } from '../../projections/projection.ts';
 import { canonicalJson, jsonDigest } from '../audit/canonical-json.ts';
 import { assertSchemaName } from '../store/sql/migrations.ts';
