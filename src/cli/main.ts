@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { isLedgerError } from '../errors.ts';
 import { runMigrate } from './migrate.ts';
+import { runProjectionStatus, runRebuild } from './projections.ts';
+import { runReplay } from './replay.ts';
 import { runServe } from './serve.ts';
 
 const program = new Command()
@@ -17,6 +19,35 @@ program
   .command('migrate')
   .description('create or upgrade the store named by LEDGER_STORE, then print its head position')
   .action(runMigrate);
+
+program
+  .command('replay')
+  .description(
+    'rebuild every projection from position 0 into a scratch schema; with --verify, compare it with the live read models row by row and exit 1 on any difference',
+  )
+  .option('--verify', 'compare with the live read models (required)')
+  .option('--projection <name...>', 'only these projections')
+  .option('--max-differences <n>', 'differing rows listed per table', '20')
+  .option('--json', 'print the report as JSON')
+  .action(runReplay);
+
+const projectionsCommand = program
+  .command('projections')
+  .description('inspect and rebuild the read models');
+projectionsCommand
+  .command('status')
+  .description("each projection's checkpoint, status and lag behind the log head")
+  .action(runProjectionStatus);
+projectionsCommand
+  .command('rebuild')
+  .argument(
+    '<name>',
+    'the projection (mission_state, budgets, vp_sessions, approval_queue, mission_health)',
+  )
+  .description(
+    'rebuild one projection blue/green: the live tables keep serving until the new ones have caught up, then swap',
+  )
+  .action(runRebuild);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,36 @@
+import type { Kysely } from 'kysely';
+import { loadConfig } from '../config.ts';
+import { openReadModelDatabase } from '../read-models/open-read-models.ts';
+import { openStore } from '../store/open-store.ts';
+import type { EventStore } from '../store/port.ts';
+
+/** The log and the read-model database, as `ledger serve` would open them. */
+export interface ReadSide {
+  store: EventStore;
+  db: Kysely<unknown>;
+  schema: string;
+  close(): Promise<void>;
+}
+
+/** Opens the store named by LEDGER_STORE and its read models (LEDGER_READ_MODELS or beside it). */
+export async function openReadSide(): Promise<ReadSide> {
+  const config = loadConfig();
+  const store = await openStore(config.LEDGER_STORE, {
+    maxEventBytes: config.LEDGER_MAX_EVENT_BYTES,
+  });
+  try {
+    const target = openReadModelDatabase(config.LEDGER_STORE, store, config.LEDGER_READ_MODELS);
+    return {
+      store,
+      db: target.db,
+      schema: target.schema,
+      close: async () => {
+        await target.close?.();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,59 @@
+import { projectionNamed, pureProjections } from '../read-models/read-models.ts';
+import { rebuildProjection } from '../read-models/rebuild.ts';
+import { readCheckpoints } from '../read-models/scratch.ts';
+import { openReadSide } from './open-read-side.ts';
+
+/** `ledger projections rebuild NAME`: blue/green rebuild of one projection. */
+export async function runRebuild(name: string): Promise<void> {
+  const pure = projectionNamed(name);
+  const side = await openReadSide();
+  try {
+    const started = performance.now();
+    let reported = 0;
+    const result = await rebuildProjection({
+      store: side.store,
+      db: side.db,
+      schema: side.schema,
+      pure,
+      onProgress: (position, target) => {
+        if (performance.now() - reported < 2_000 || position >= target) return;
+        reported = performance.now();
+        process.stderr.write(`  ${name}: ${position} / ${target}\n`);
+      },
+    });
+    const seconds = (performance.now() - started) / 1000;
+    process.stdout.write(
+      `rebuilt ${name} to position ${result.position} in ${seconds.toFixed(1)} s ` +
+        `(${result.rounds} round${result.rounds === 1 ? '' : 's'}); swapped in as generation ${result.generation}\n`,
+    );
+  } finally {
+    await side.close();
+  }
+}
+
+/** `ledger projections status`: each projection's checkpoint against the log head. */
+export async function runProjectionStatus(): Promise<void> {
+  const side = await openReadSide();
+  try {
+    const head = await side.store.headPosition();
+    const checkpoints = await readCheckpoints(
+      side.db,
+      side.schema,
+      pureProjections.map((p) => p.name),
+    );
+    const width = Math.max(...pureProjections.map((p) => p.name.length));
+    const lines = [`log head ${head}; read models in schema ${side.schema}`];
+    for (const pure of pureProjections) {
+      const c = checkpoints.get(pure.name);
+      lines.push(
+        c === undefined
+          ? `  ${pure.name.padEnd(width)}  not built`
+          : `  ${pure.name.padEnd(width)}  ${c.status.padEnd(8)} position ${c.position} (lag ${head - c.position})` +
+              ` generation ${c.generation} version ${c.version}${c.error === null ? '' : `: ${c.error}`}`,
+      );
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    await side.close();
+  }
+}

@@ -1,0 +1,119 @@
+import { sql, type Kysely } from 'kysely';
+import type { Projection as PureProjection } from '../../projections/projection.ts';
+import { LedgerError } from '../errors.ts';
+import type { EventStore, Position } from '../store/port.ts';
+import { createCheckpointTables, readCheckpoint } from '../subscriptions/checkpoint-tables.ts';
+import { dropSchema, isEmbedded, runProjectionTo, scratchSchemaName } from './scratch.ts';
+import { readModelTables, type AnyTables } from './sql-read-model.ts';
+
+export interface RebuildOptions {
+  store: EventStore;
+  db: Kysely<unknown>;
+  /** The live read-model schema. */
+  schema: string;
+  pure: PureProjection<AnyTables>;
+  batchSize?: number;
+  onProgress?: (position: Position, target: Position) => void;
+}
+
+export interface RebuildResult {
+  projection: string;
+  /** The position the new tables were built to (the live checkpoint now). */
+  position: Position;
+  /** The checkpoint generation after the swap. */
+  generation: number;
+  /** Rounds of catching up before the swap could happen. */
+  rounds: number;
+}
+
+/** Catch-up rounds before the swap; each starts from where the last one ended. */
+const MAX_ROUNDS = 8;
+
+/** The scratch copy is behind the live one: catch up again before swapping. */
+class Behind extends Error {}
+
+/**
+ * `ledger projections rebuild NAME`, blue/green: builds the projection from position 0 into a
+ * scratch schema while the live tables keep serving (and live runners keep applying), then swaps
+ * in one transaction once the copy has caught up with the live checkpoint:
+ *
+ * 1. lock the live checkpoint row (`for update`): live runners wait before their next batch;
+ * 2. drop the live tables and move the new ones into the live schema (indexes move with them);
+ * 3. set the checkpoint to the copy's position in a new generation and the code's version,
+ *    clearing a stall and the parked events the rebuild got past.
+ *
+ * A live runner in any process then fails its next compare-and-set (the generation changed),
+ * drops its row cache and continues from the new checkpoint. Readers see the old tables or the
+ * new ones, never a mix.
+ */
+export async function rebuildProjection(options: RebuildOptions): Promise<RebuildResult> {
+  const { db, schema, store, pure } = options;
+  const scratch = scratchSchemaName(schema, 'rebuild');
+  const embedded = await isEmbedded(db);
+  const catchUp = (until?: Position) =>
+    runProjectionTo({
+      store,
+      db,
+      schema: scratch,
+      pure,
+      ...(until === undefined ? {} : { until }),
+      ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+    });
+  try {
+    for (let round = 1; ; round += 1) {
+      const built = await catchUp();
+      try {
+        const generation = await db.transaction().execute(async (trx) => {
+          // As the runner's start does: concurrent `create ... if not exists` race otherwise.
+          const setupKey = `mission-ledger:projection-setup:${schema}`;
+          await sql`select pg_advisory_xact_lock(hashtextextended(${setupKey}, 0))`.execute(trx);
+          await createCheckpointTables(trx, schema, pure.name, pure.version);
+          await sql`select 1 from ${sql.table(`${schema}.projection_checkpoints`)}
+                     where name = ${pure.name} for update`.execute(trx);
+          const live = await readCheckpoint(trx, schema, pure.name);
+          let position = built;
+          if (live.position > built) {
+            // On PostgreSQL the last round catches up under the lock (on other connections);
+            // PGlite's single connection is ours, so it can only try again.
+            if (round < MAX_ROUNDS || embedded) throw new Behind();
+            position = await catchUp(live.position);
+          }
+          for (const name of readModelTables(pure).values()) {
+            await sql`drop table if exists ${sql.id(schema, name)}`.execute(trx);
+            await sql`alter table ${sql.id(scratch, name)} set schema ${sql.id(schema)}`.execute(
+              trx,
+            );
+          }
+          const { rows } = await sql<{ generation: string }>`
+            update ${sql.table(`${schema}.projection_checkpoints`)}
+               set position = ${position}, generation = generation + 1, version = ${pure.version},
+                   status = case when status = 'stalled' then 'stopped' else status end,
+                   error = null, updated_at = now()
+             where name = ${pure.name}
+             returning generation::text as generation`.execute(trx);
+          await sql`delete from ${sql.table(`${schema}.projection_parked`)}
+                     where name = ${pure.name} and position <= ${position}`.execute(trx);
+          return { generation: Number(rows[0]?.generation), position };
+        });
+        return {
+          projection: pure.name,
+          position: generation.position,
+          generation: generation.generation,
+          rounds: round,
+        };
+      } catch (error) {
+        if (!(error instanceof Behind)) throw error;
+        if (round >= MAX_ROUNDS) {
+          throw new LedgerError(
+            'PROJECTION_LAGGING',
+            `The rebuild of ${pure.name} could not catch up with the live projection in ${MAX_ROUNDS} rounds.`,
+            { projection: pure.name },
+          );
+        }
+      }
+    }
+  } finally {
+    await dropSchema(db, scratch);
+  }
+}

@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import type { Projection as PureProjection } from '../../projections/projection.ts';
+import { LedgerError } from '../errors.ts';
+import type { EventStore, Position } from '../store/port.ts';
+import { readCheckpoint, type CheckpointRow } from '../subscriptions/checkpoint-tables.ts';
+import { ProjectionRunner } from '../subscriptions/projection-runner.ts';
+import { sqlReadModel, type AnyTables } from './sql-read-model.ts';
+
+/** Events per transaction when rebuilding: larger than live batches, which favour latency. */
+export const REBUILD_BATCH_SIZE = 2_000;
+
+/** A fresh schema name next to `schema` for a rebuild or a verification (`<schema>_<purpose>_<hex>`). */
+export function scratchSchemaName(schema: string, purpose: 'verify' | 'rebuild'): string {
+  return `${schema.slice(0, 40)}_${purpose}_${randomBytes(4).toString('hex')}`;
+}
+
+export async function dropSchema(db: Kysely<unknown>, schema: string): Promise<void> {
+  await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(db);
+}
+
+/** True on PGlite: one connection, so nothing may wait on another connection while holding it. */
+export async function isEmbedded(db: Kysely<unknown>): Promise<boolean> {
+  const { rows } = await sql<{ version: string }>`select version() as version`.execute(db);
+  return rows[0]?.version.includes('wasm') === true;
+}
+
+/** The checkpoints of `names` in `schema` (absent: never built there). */
+export async function readCheckpoints(
+  db: Kysely<unknown>,
+  schema: string,
+  names: readonly string[],
+): Promise<Map<string, CheckpointRow>> {
+  const out = new Map<string, CheckpointRow>();
+  const { rows } = await sql<{ ok: boolean }>`
+    select to_regclass(${`"${schema}".projection_checkpoints`}) is not null as ok`.execute(db);
+  if (rows[0]?.ok !== true) return out;
+  for (const name of names) {
+    const { rows: found } = await sql<{ n: number }>`
+      select count(*)::int as n from ${sql.table(`${schema}.projection_checkpoints`)}
+       where name = ${name}`.execute(db);
+    if (found[0]?.n === 1) out.set(name, await readCheckpoint(db, schema, name));
+  }
+  return out;
+}
+
+/**
+ * Applies `pure` to its tables in `schema` (created if missing) from that schema's checkpoint up
+ * to `until` (the log head at the time when absent), through the same runner and adapter as live
+ * serving, then stops. Returns the position reached. Fails with PROJECTION_STALLED, naming the
+ * event, when the projection cannot apply one.
+ */
+export async function runProjectionTo(options: {
+  store: EventStore;
+  db: Kysely<unknown>;
+  schema: string;
+  pure: PureProjection<AnyTables>;
+  until?: Position;
+  batchSize?: number;
+  onProgress?: (position: Position, target: Position) => void;
+}): Promise<Position> {
+  const target = options.until ?? (await options.store.headPosition());
+  const runner = new ProjectionRunner<unknown>({
+    store: options.store,
+    db: options.db,
+    schema: options.schema,
+    projection: sqlReadModel(options.pure),
+    batchSize: options.batchSize ?? REBUILD_BATCH_SIZE,
+    stopAfter: target,
+  });
+  await runner.start();
+  try {
+    for (;;) {
+      if (await runner.waitFor(target, 1_000)) break;
+      const status = runner.status();
+      options.onProgress?.(status.position, target);
+      if (status.status === 'stalled') {
+        throw new LedgerError(
+          'PROJECTION_STALLED',
+          `Rebuilding ${options.pure.name} stalled: ${status.error ?? 'unknown error'}`,
+          { projection: options.pure.name, position: status.position, error: status.error },
+        );
+      }
+    }
+    options.onProgress?.(target, target);
+    return target;
+  } finally {
+    await runner.stop();
+  }
+}
