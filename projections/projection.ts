@@ -1,3 +1,4 @@
+import { safeParseStored } from '../schemas/parse-memo.ts';
 import type { z } from 'zod';
 import type { StoredEvent } from '../schemas/stored-event.ts';
 import { isLedgerError } from '../src/errors.ts';
@@ -192,7 +193,7 @@ export class MalformedEventError extends Error {
 
 /** Parses an event's data with `schema`, or throws {@link MalformedEventError} naming its position. */
 export function parseEventData<T>(projection: string, event: StoredEvent, schema: z.ZodType<T>): T {
-  const result = schema.safeParse(event.data);
+  const result = safeParseStored(schema, event.data);
   if (result.success) return result.data;
   throw new MalformedEventError(
     projection,

@@ -5,10 +5,11 @@ import { LedgerError } from '../errors.ts';
 import type { EventStore, Position } from '../store/port.ts';
 import { readCheckpoint, type CheckpointRow } from '../subscriptions/checkpoint-tables.ts';
 import { ProjectionRunner } from '../subscriptions/projection-runner.ts';
+import { sharedLog } from './shared-log.ts';
 import { sqlReadModel, type AnyTables } from './sql-read-model.ts';
 
 /** Events per transaction when rebuilding: larger than live batches, which favour latency. */
-export const REBUILD_BATCH_SIZE = 2_000;
+export const REBUILD_BATCH_SIZE = Number(process.env.RB ?? 2000);
 
 /** A fresh schema name next to `schema` for a rebuild or a verification (`<schema>_<purpose>_<hex>`). */
 export function scratchSchemaName(schema: string, purpose: 'verify' | 'rebuild'): string {
@@ -42,6 +43,35 @@ export async function readCheckpoints(
     if (found[0]?.n === 1) out.set(name, await readCheckpoint(db, schema, name));
   }
   return out;
+}
+
+/**
+ * Runs several projections to their positions at once ({@link runProjectionTo}) over one shared
+ * read of the log: each page is read and parsed once for all of them. Settles when all have,
+ * with each one's outcome in `targets` order.
+ */
+export async function runProjectionsTo(options: {
+  store: EventStore;
+  db: Kysely<unknown>;
+  schema: string;
+  targets: readonly { pure: PureProjection<AnyTables>; until: Position }[];
+  batchSize?: number;
+  onProgress?: (projection: string, position: Position, target: Position) => void;
+}): Promise<PromiseSettledResult<Position>[]> {
+  const store = sharedLog(options.store, { pageSize: options.batchSize ?? REBUILD_BATCH_SIZE });
+  return Promise.allSettled(
+    options.targets.map(({ pure, until }) =>
+      runProjectionTo({
+        store,
+        db: options.db,
+        schema: options.schema,
+        pure,
+        until,
+        ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+        onProgress: (position, target) => options.onProgress?.(pure.name, position, target),
+      }),
+    ),
+  );
 }
 
 /**

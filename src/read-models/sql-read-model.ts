@@ -270,8 +270,8 @@ export function sqlReadModel<Tables>(
         }
       }
 
-      // Write each table's final values, and keep their JSON form for the cache so it always
-      // holds exactly what a read from the database would give.
+      // Write each table's final values. The cache keeps the row objects themselves: rows are
+      // JSON values (the projections' contract), so they equal what the database gives back.
       for (const [table, rows] of staged) {
         const upserts: { key: string; row: unknown }[] = [];
         const deletes: string[] = [];
@@ -286,9 +286,6 @@ export function sqlReadModel<Tables>(
                     select e.key, e.row
                       from jsonb_to_recordset(${payload}::jsonb) as e(key text, row jsonb)
                     on conflict (key) do update set row = excluded.row`.execute(trx);
-          for (const { key, row } of JSON.parse(payload) as { key: string; row: unknown }[]) {
-            rows.set(key, row);
-          }
         }
         if (deletes.length > 0) {
           await sql`delete from ${target} where key = any(${deletes}::text[])`.execute(trx);

@@ -8,7 +8,7 @@ import {
   dropSchema,
   isEmbedded,
   readCheckpoints,
-  runProjectionTo,
+  runProjectionsTo,
   scratchSchemaName,
 } from './scratch.ts';
 import type { AnyTables } from './sql-read-model.ts';
@@ -76,26 +76,26 @@ export async function verifyReadModels(options: VerifyOptions): Promise<VerifyRe
   const head = await store.headPosition();
 
   const rebuildTo = async (targets: ReadonlyMap<string, CheckpointRow>) => {
-    await Promise.all(
-      options.projections.map(async (pure) => {
-        const target = targets.get(pure.name);
-        if (target === undefined || failed.has(pure.name)) return;
-        try {
-          await runProjectionTo({
-            store,
-            db,
-            schema: scratch,
-            pure,
-            until: target.position,
-            ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-            onProgress: (position, to) => options.onProgress?.(pure.name, position, to),
-          });
-        } catch (error) {
-          if (!isLedgerError(error, 'PROJECTION_STALLED')) throw error;
-          failed.set(pure.name, error.message);
-        }
-      }),
-    );
+    const runs = options.projections.flatMap((pure) => {
+      const target = targets.get(pure.name);
+      return target === undefined || failed.has(pure.name)
+        ? []
+        : [{ pure, until: target.position }];
+    });
+    const outcomes = await runProjectionsTo({
+      store,
+      db,
+      schema: scratch,
+      targets: runs,
+      ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+    });
+    outcomes.forEach((outcome, i) => {
+      if (outcome.status === 'fulfilled') return;
+      const error: unknown = outcome.reason;
+      if (!isLedgerError(error, 'PROJECTION_STALLED')) throw error;
+      failed.set(runs[i]!.pure.name, error.message);
+    });
   };
 
   const compare = async (

@@ -302,21 +302,34 @@ export class ProjectionRunner<DB> {
     const stop = () => reading.abort();
     this.stopping.signal.addEventListener('abort', stop, { once: true });
     if (this.stopping.signal.aborted) stop(); // stop() came while the session was starting
-    let caughtUp = deferred();
+    // The subscription says "caught up" through a flag and a one-shot wake-up slot rather than a
+    // promise raced against every event: a pending promise raced a million times during a long
+    // catch-up keeps a reaction — and through it each event — alive until it settles.
+    let caughtUp = false;
+    let wakeOnCaughtUp: (() => void) | undefined;
     const events = this.store.subscribe({
       after: this.position,
       batchSize: this.batchSize,
       signal: reading.signal,
-      onCaughtUp: () => caughtUp.resolve(),
+      onCaughtUp: () => {
+        caughtUp = true;
+        wakeOnCaughtUp?.();
+      },
     });
     let next = events.next();
     let batch: StoredEvent[] = [];
     let outcome: CommitOutcome = 'stopped';
     try {
       for (;;) {
-        const step = await Promise.race([next, caughtUp.promise.then(() => 'caught-up' as const)]);
+        const step = caughtUp
+          ? ('caught-up' as const)
+          : await new Promise<IteratorResult<StoredEvent> | 'caught-up'>((resolve, reject) => {
+              wakeOnCaughtUp = () => resolve('caught-up');
+              next.then(resolve, reject);
+            });
+        wakeOnCaughtUp = undefined;
         if (step === 'caught-up') {
-          caughtUp = deferred();
+          caughtUp = false;
           if (batch.length > 0) {
             outcome = await this.commit(db, batch);
             batch = [];
@@ -485,12 +498,6 @@ function positive(value: number, name: string): number {
     throw new LedgerError('CONFIGURATION_INVALID', `${name} must be a positive integer.`);
   }
   return value;
-}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve: () => void = () => undefined;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */

@@ -1,3 +1,4 @@
+import { safeParseStored } from '../../../schemas/parse-memo.ts';
 import type { z } from 'zod';
 import {
   finalStatuses,
@@ -101,7 +102,7 @@ export function initialMissionState(): MissionState | undefined {
 
 /** Parses stored data; data that does not match its type's schema means the log is not intact. */
 function parseData<T>(type: string, schema: z.ZodType<T>, data: unknown): T {
-  const result = schema.safeParse(data);
+  const result = safeParseStored(schema, data);
   if (result.success) return result.data;
   throw new LedgerError('LOG_INTEGRITY_VIOLATION', `Stored ${type} event data is malformed.`, {
     type,
