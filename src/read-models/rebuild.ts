@@ -4,7 +4,7 @@ import { LedgerError } from '../errors.ts';
 import type { EventStore, Position } from '../store/port.ts';
 import { createCheckpointTables, readCheckpoint } from '../subscriptions/checkpoint-tables.ts';
 import { dropSchema, isEmbedded, runProjectionTo, scratchSchemaName } from './scratch.ts';
-import { readModelTables, type AnyTables } from './sql-read-model.ts';
+import { createReadModelTables, readModelTables, type AnyTables } from './sql-read-model.ts';
 
 export interface RebuildOptions {
   store: EventStore;
@@ -79,6 +79,8 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
             if (round < MAX_ROUNDS || embedded) throw new Behind();
             position = await catchUp(live.position);
           }
+          // Built without secondary indexes (cheaper upserts); they must exist before serving.
+          await createReadModelTables(trx, scratch, pure);
           for (const name of readModelTables(pure).values()) {
             await sql`drop table if exists ${sql.id(schema, name)}`.execute(trx);
             await sql`alter table ${sql.id(scratch, name)} set schema ${sql.id(schema)}`.execute(

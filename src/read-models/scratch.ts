@@ -94,7 +94,7 @@ export async function runProjectionTo(options: {
     store: options.store,
     db: options.db,
     schema: options.schema,
-    projection: sqlReadModel(options.pure),
+    projection: sqlReadModel(options.pure, { withoutIndexes: true }),
     batchSize: options.batchSize ?? REBUILD_BATCH_SIZE,
     stopAfter: target,
   });

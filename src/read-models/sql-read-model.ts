@@ -27,8 +27,14 @@ export interface SqlReadModel extends Projection {
 }
 
 export interface SqlReadModelOptions {
-  /** Most rows kept in memory between batches (least recently used leave first). Default 20,000. */
+  /** Most rows kept in memory between batches (least recently written leave first). Default 20,000. */
   maxCachedRows?: number;
+  /**
+   * Leave out the secondary indexes: for scratch copies built from position 0, where every
+   * upsert would otherwise maintain them (no index-free HOT updates, since the indexed row
+   * changes). Create them before serving from the tables ({@link createReadModelTables}).
+   */
+  withoutIndexes?: boolean;
 }
 
 /** The SQL table holding `table` of the pure projection `projection`: `<projection>__<table>`. */
@@ -84,6 +90,7 @@ export async function createReadModelTables(
   db: Kysely<unknown>,
   schema: string,
   pure: PureProjection<AnyTables>,
+  options: { withoutIndexes?: boolean } = {},
 ): Promise<{ created: boolean }> {
   assertSchemaName(schema);
   await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
@@ -105,7 +112,7 @@ export async function createReadModelTables(
                 row jsonb not null
               )`.execute(db);
     const spec = pure.tables[table]!;
-    for (const columns of spec.indexes ?? []) {
+    for (const columns of options.withoutIndexes === true ? [] : (spec.indexes ?? [])) {
       const digest = createHash('sha256').update(columns.join(',')).digest('hex').slice(0, 8);
       const parts = columns.map((column) => sql`(${sql.ref('row')}->>${sql.lit(column)})`);
       await sql`create index if not exists ${sql.id(`${name}_${digest}`)}
@@ -119,7 +126,7 @@ export async function createReadModelTables(
  * Runs a pure projection (`apply(event, lookup) -> RowChange[]`, see projections/README.md) under a
  * {@link ProjectionRunner}, storing each table as a key/jsonb table ({@link createReadModelTables}).
  *
- * The pure `lookup` is synchronous, so rows are read ahead: a bounded LRU cache of rows (and of
+ * The pure `lookup` is synchronous, so rows are read ahead: a bounded cache of rows (and of
  * keys known to be absent) survives between batches, because while the runner holds the
  * projection's lock nobody else writes its tables. Before a batch, the rows the projection's
  * `prefetch` hints name are fetched in one query per table. A lookup of a row still unknown
@@ -147,31 +154,39 @@ export function sqlReadModel<Tables>(
   if (!Number.isSafeInteger(maxCached) || maxCached < 0) {
     throw new LedgerError('CONFIGURATION_INVALID', 'maxCachedRows must be a whole number.');
   }
-  // One LRU over all tables: `table \0 key` -> row or ABSENT. Map order is recency order.
-  const cache = new Map<string, unknown>();
+  // Per table: key -> row or ABSENT, in write order. Eviction drops the least recently written
+  // rows (a row a projection reads it nearly always rewrites, so write order tracks use without
+  // reordering on every lookup).
+  const cache = new Map<string, Map<string, unknown>>();
+  for (const table of names.keys()) cache.set(table, new Map());
+  let cached = 0;
   /** Tables whose every row is in the cache: a miss there is an absent row. */
   const complete = new Set<string>();
   let loaded = false;
   let overlay: Map<string, Map<string, unknown>> | undefined;
 
-  const cacheKey = (table: string, key: string) => `${table}\u0000${key}`;
-
   const lookup = ((table: string, key: string) => {
     const staged = overlay?.get(table);
-    if (staged?.has(key) === true) return staged.get(key) ?? undefined;
-    const id = cacheKey(table, key);
-    const cached = cache.get(id);
-    if (cached !== undefined) {
-      cache.delete(id); // refresh recency
-      cache.set(id, cached);
-      return cached === ABSENT ? undefined : cached;
+    if (staged !== undefined) {
+      const row = staged.get(key);
+      if (row !== undefined || staged.has(key)) return row ?? undefined;
     }
+    const row = cache.get(table)?.get(key);
+    if (row !== undefined) return row === ABSENT ? undefined : row;
     if (complete.has(table)) return undefined;
     throw new RowMiss(table, key);
   }) as Lookup<AnyTables>;
 
+  const remember = (table: string, key: string, row: unknown) => {
+    const rows = cache.get(table)!;
+    if (rows.delete(key)) cached -= 1;
+    rows.set(key, row);
+    cached += 1;
+  };
+
   const reset = () => {
-    cache.clear();
+    for (const rows of cache.values()) rows.clear();
+    cached = 0;
     complete.clear();
     loaded = false;
   };
@@ -187,15 +202,26 @@ export function sqlReadModel<Tables>(
     const { rows } = await sql<{ key: string; row: unknown }>`
       select key, row from ${sql.id(schema, names.get(table)!)}
        where key = any(${keys}::text[])`.execute(trx);
-    for (const key of keys) cache.set(cacheKey(table, key), ABSENT);
-    for (const { key, row } of rows) cache.set(cacheKey(table, key), row);
+    const found = new Map(rows.map((r) => [r.key, r.row]));
+    for (const key of keys) remember(table, key, found.get(key) ?? ABSENT);
   };
 
+  /** Drops the oldest rows, from the largest tables first, down to the bound. */
   const evict = () => {
-    for (const id of cache.keys()) {
-      if (cache.size <= maxCached) break;
-      cache.delete(id);
-      complete.delete(id.slice(0, id.indexOf('\u0000')));
+    while (cached > maxCached) {
+      let table = '';
+      let largest = -1;
+      for (const [name, rows] of cache) {
+        if (rows.size > largest) [table, largest] = [name, rows.size];
+      }
+      const rows = cache.get(table)!;
+      complete.delete(table);
+      let excess = Math.min(cached - maxCached, rows.size);
+      for (const key of rows.keys()) {
+        if (excess-- <= 0) break;
+        rows.delete(key);
+        cached -= 1;
+      }
     }
   };
 
@@ -206,7 +232,7 @@ export function sqlReadModel<Tables>(
     handles: (type) => pure.handles(type),
 
     async setup(db: Kysely<unknown>, schema: string) {
-      const { created } = await createReadModelTables(db, schema, pure);
+      const { created } = await createReadModelTables(db, schema, pure, options);
       // Loaded lazily in the first batch: a standby's cache would be stale by then.
       reset();
       overlay = undefined;
@@ -231,7 +257,7 @@ export function sqlReadModel<Tables>(
         const wanted = new Map<string, Set<string>>();
         for (const event of events) {
           for (const { table, key } of pure.prefetch(event)) {
-            if (!names.has(table) || complete.has(table) || cache.has(cacheKey(table, key))) {
+            if (!names.has(table) || complete.has(table) || cache.get(table)!.has(key)) {
               continue;
             }
             let keys = wanted.get(table);
@@ -298,11 +324,7 @@ export function sqlReadModel<Tables>(
       overlay = undefined;
       if (staged === undefined) return;
       for (const [table, rows] of staged) {
-        for (const [key, row] of rows) {
-          const id = cacheKey(table, key);
-          cache.delete(id);
-          cache.set(id, row === null ? ABSENT : row);
-        }
+        for (const [key, row] of rows) remember(table, key, row === null ? ABSENT : row);
       }
       evict();
     },
@@ -316,12 +338,11 @@ export function sqlReadModel<Tables>(
 
     cachedRows() {
       const out = new Map<string, Map<string, unknown>>();
-      for (const [id, row] of cache) {
-        const at = id.indexOf('\u0000');
-        const table = id.slice(0, at);
-        let rows = out.get(table);
-        if (rows === undefined) out.set(table, (rows = new Map<string, unknown>()));
-        rows.set(id.slice(at + 1), row === ABSENT ? undefined : row);
+      for (const [table, rows] of cache) {
+        if (rows.size === 0) continue;
+        const copy = new Map<string, unknown>();
+        for (const [key, row] of rows) copy.set(key, row === ABSENT ? undefined : row);
+        out.set(table, copy);
       }
       return out;
     },

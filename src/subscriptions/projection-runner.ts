@@ -306,14 +306,14 @@ export class ProjectionRunner<DB> {
     // promise raced against every event: a pending promise raced a million times during a long
     // catch-up keeps a reaction — and through it each event — alive until it settles.
     let caughtUp = false;
-    let wakeOnCaughtUp: (() => void) | undefined;
+    let wake: ((step: 'caught-up') => void) | undefined;
     const events = this.store.subscribe({
       after: this.position,
       batchSize: this.batchSize,
       signal: reading.signal,
       onCaughtUp: () => {
         caughtUp = true;
-        wakeOnCaughtUp?.();
+        wake?.('caught-up');
       },
     });
     let next = events.next();
@@ -324,10 +324,10 @@ export class ProjectionRunner<DB> {
         const step = caughtUp
           ? ('caught-up' as const)
           : await new Promise<IteratorResult<StoredEvent> | 'caught-up'>((resolve, reject) => {
-              wakeOnCaughtUp = () => resolve('caught-up');
+              wake = resolve;
               next.then(resolve, reject);
             });
-        wakeOnCaughtUp = undefined;
+        wake = undefined;
         if (step === 'caught-up') {
           caughtUp = false;
           if (batch.length > 0) {
@@ -408,6 +408,9 @@ export class ProjectionRunner<DB> {
     const from = this.position;
     try {
       await db.transaction().execute(async (trx) => {
+        // A read model is derived data: a batch lost in a crash rolls back with its checkpoint and
+        // is applied again, so it need not wait for the WAL flush.
+        await sql`set local synchronous_commit = off`.execute(trx);
         // First, so the row lock serialises any other writer before the projection writes.
         if (
           !(await advanceCheckpoint(
