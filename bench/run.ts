@@ -1,10 +1,12 @@
 import { benchApiCallbacks } from './api-callbacks.ts';
+import { benchProjectionRebuild } from './projection-rebuild.ts';
 import { benchStoreAppend } from './store-append.ts';
 
 /** Every benchmark, by name. `npm run bench` runs them all; `npm run bench -- NAME` runs one. */
 const benches: Record<string, () => Promise<void>> = {
   'store-append': benchStoreAppend,
   'api-callbacks': benchApiCallbacks,
+  'projection-rebuild': benchProjectionRebuild,
 };
 
 const wanted = process.argv.slice(2);

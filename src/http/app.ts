@@ -11,6 +11,7 @@ import { errorMiddleware, intParam } from './errors.ts';
 import { eventStream } from './event-stream.ts';
 import { missionRoutes } from './mission-routes.ts';
 import { openApiDocument } from './openapi.ts';
+import { readRoutes } from './read-routes.ts';
 
 export interface AppDeps {
   store: EventStore;
@@ -31,12 +32,16 @@ export interface AppDeps {
   minPositionWaitMs?: number;
 }
 
+/** How long a read waits for its `min_position` unless told otherwise. */
+export const DEFAULT_MIN_POSITION_WAIT_MS = 5_000;
+
 /** The HTTP application under /v1. */
 export function createApp(deps: AppDeps): Express {
-  const { store, logger, info } = deps;
+  const { store, logger, info, readModels } = deps;
+  const now = deps.now ?? (() => new Date());
   const ledger = new MissionLedger({
     store,
-    now: deps.now ?? (() => new Date()),
+    now,
     newId: deps.newId ?? (() => `vps_${nanoid()}`),
   });
   const openapi = openApiDocument(info.version);
@@ -52,20 +57,25 @@ export function createApp(deps: AppDeps): Express {
   });
 
   // Ready means the store answers now. A failure is a structured degraded-state body, and the
-  // next probe succeeds by itself once the store is back: nothing is cached.
+  // next probe succeeds by itself once the store is back: nothing is cached. Projections are
+  // shown but never decide the status: a lagging or stalled read model must not take the command
+  // path out of a load balancer (its reads answer 503 PROJECTION_* by themselves).
   v1.get('/readyz', async (_req, res) => {
     const started = performance.now();
+    const projections = readModels.status();
     try {
       await store.ping();
       res.json({
         status: 'ready',
         store: { status: 'up', latency_ms: performance.now() - started },
+        projections,
       });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       res.status(503).json({
         status: 'degraded',
         store: { status: 'down', error: message },
+        projections,
         error: {
           code: 'STORE_UNAVAILABLE',
           message: 'The event store is unreachable.',
@@ -96,6 +106,15 @@ export function createApp(deps: AppDeps): Express {
   );
 
   v1.use(missionRoutes({ ledger, store, logger, bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT }));
+  v1.use(
+    readRoutes({
+      readModels,
+      store,
+      logger,
+      now,
+      minPositionWaitMs: deps.minPositionWaitMs ?? DEFAULT_MIN_POSITION_WAIT_MS,
+    }),
+  );
 
   app.use('/v1', v1);
   app.use((req) => {

@@ -1,5 +1,7 @@
 import { exportJsonSchemas } from '../../schemas/export.ts';
+import { missionStatusSchema, missionTypeSchema } from '../../schemas/index.ts';
 import { errorCodes } from '../errors.ts';
+import { DEFAULT_PAGE, MAX_PAGE, OUTCOME_WINDOW_HOURS } from './read-routes.ts';
 
 /*
  * The OpenAPI 3.1 document of /v1, served at /v1/openapi.json. Request and event schemas are the
@@ -75,6 +77,213 @@ const page = (name: string, description: string) => ({
   description,
 });
 
+// ---- the read API (read-routes.ts)
+
+const minPosition = {
+  name: 'min_position',
+  in: 'query',
+  schema: { type: 'integer', minimum: 0 },
+  description:
+    'Read-your-writes: wait (up to LEDGER_MIN_POSITION_WAIT_MS) until the projection has applied this log position, e.g. the `position` a command returned; 503 PROJECTION_LAGGING or PROJECTION_STALLED with Retry-After otherwise.',
+};
+const limit = {
+  name: 'limit',
+  in: 'query',
+  schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: DEFAULT_PAGE },
+};
+const cursor = {
+  name: 'cursor',
+  in: 'query',
+  schema: { type: 'string' },
+  description: 'Opaque: the `next_cursor` of the previous page.',
+};
+const enumQuery = (name: string, values: readonly string[], description: string) => ({
+  name,
+  in: 'query',
+  schema: { enum: [...values] },
+  description,
+});
+
+/** A 503 of a read whose projection is behind `min_position` or stalled. */
+const projectionUnavailable = {
+  '503': {
+    description: 'PROJECTION_LAGGING or PROJECTION_STALLED: retry.',
+    headers: { 'Retry-After': { schema: { type: 'integer' }, description: 'Always 1.' } },
+    content: { 'application/json': { schema: ref('Error') } },
+  },
+};
+
+const asOf = {
+  type: 'integer',
+  description: "The projection's checkpoint in the snapshot the rows were read from.",
+};
+const nullableString = { type: ['string', 'null'] };
+const nullableNumber = { type: ['number', 'null'] };
+const integer = { type: 'integer', minimum: 0 };
+/** The same schema for several properties. */
+const each = (names: readonly string[], schema: Json): Json =>
+  Object.fromEntries(names.map((name) => [name, schema]));
+
+const readSchemas: Record<string, Json> = {
+  MissionList: {
+    type: 'object',
+    required: ['missions', 'next_cursor', 'as_of_position'],
+    properties: {
+      missions: {
+        type: 'array',
+        items: { type: 'object', description: 'As GET /v1/missions/{id} answers.' },
+      },
+      next_cursor: { ...nullableString, description: 'null on the last page.' },
+      as_of_position: asOf,
+    },
+  },
+  Budget: {
+    type: 'object',
+    required: ['mission_id', 'mission_type', 'any_breached', 'as_of_position'],
+    properties: {
+      mission_id: { type: 'string' },
+      mission_type: { enum: [...missionTypeSchema.options] },
+      ...each(['max_runtime_minutes', 'max_llm_calls', 'max_cost_usd'], { type: 'number' }),
+      ...each(['used_runtime_minutes', 'used_llm_calls', 'used_cost_usd'], { type: 'number' }),
+      ...each(['runtime_pct', 'llm_calls_pct', 'cost_pct'], {
+        ...nullableNumber,
+        description: 'used / max * 100, two decimals; null when max is 0.',
+      }),
+      ...each(['runtime_breached', 'llm_calls_breached', 'cost_breached', 'any_breached'], {
+        type: 'boolean',
+      }),
+      updated_at: { type: 'string', format: 'date-time' },
+      last_position: { type: 'integer' },
+      as_of_position: asOf,
+    },
+  },
+  Approvals: {
+    type: 'object',
+    required: ['approvals', 'next_cursor', 'as_of_position', 'now'],
+    properties: {
+      approvals: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['mission_id', 'since', 'summary', 'age_seconds'],
+          properties: {
+            mission_id: { type: 'string' },
+            since: { type: 'string', format: 'date-time' },
+            summary: { type: 'string' },
+            vp_id: { type: 'string' },
+            vp_session_id: { type: 'string' },
+            target_instance_id: { type: 'string' },
+            mission_type: { enum: [...missionTypeSchema.options] },
+            trace_id: { type: 'string' },
+            updated_at: { type: 'string', format: 'date-time' },
+            last_position: { type: 'integer' },
+            age_seconds: { ...integer, description: 'now - since, whole seconds.' },
+          },
+        },
+      },
+      next_cursor: nullableString,
+      as_of_position: asOf,
+      now: { type: 'string', format: 'date-time' },
+    },
+  },
+  OutcomeCounts: {
+    type: 'object',
+    required: ['completed', 'failed', 'cancelled', 'timed_out', 'closed'],
+    properties: {
+      completed: integer,
+      failed: integer,
+      cancelled: integer,
+      timed_out: integer,
+      closed: integer,
+      success_rate: { ...nullableNumber, description: 'completed / closed; null when closed = 0.' },
+      failure_rate: {
+        ...nullableNumber,
+        description: '(failed + timed_out) / closed; null when closed = 0.',
+      },
+    },
+  },
+  MissionHealth: {
+    type: 'object',
+    required: ['now', 'as_of_position', 'status_counts', 'outcomes', 'rejections'],
+    properties: {
+      now: { type: 'string', format: 'date-time' },
+      as_of_position: asOf,
+      status_counts: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: {
+            mission_type: { enum: [...missionTypeSchema.options] },
+            status: { enum: [...missionStatusSchema.options] },
+            missions: integer,
+          },
+        },
+      },
+      outcomes: {
+        type: 'array',
+        description: `One per window: ${OUTCOME_WINDOW_HOURS.join(', ')} hours.`,
+        items: {
+          type: 'object',
+          properties: {
+            window_hours: { type: 'integer' },
+            since: {
+              type: 'string',
+              format: 'date-time',
+              description:
+                'The first UTC hour counted: the hour of now minus (window_hours - 1) h.',
+            },
+            mission_types: {
+              type: 'array',
+              items: {
+                allOf: [
+                  ref('OutcomeCounts'),
+                  {
+                    type: 'object',
+                    properties: { mission_type: { enum: [...missionTypeSchema.options] } },
+                  },
+                ],
+              },
+            },
+            total: ref('OutcomeCounts'),
+          },
+        },
+      },
+      rejections: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: {
+            rejected_type: { type: 'string' },
+            reason_code: { type: 'string' },
+            rejections: integer,
+          },
+        },
+      },
+    },
+  },
+  Projections: {
+    type: 'object',
+    required: ['head_position', 'projections'],
+    properties: {
+      head_position: { type: 'integer' },
+      projections: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' },
+            position: { type: 'integer' },
+            status: { enum: ['running', 'stalled', 'stopped'] },
+            error: nullableString,
+            active: { type: 'boolean' },
+            lag: { ...integer, description: 'head_position - position.' },
+          },
+        },
+      },
+    },
+  },
+};
+
 /** Builds the document; `serverUrl` is where this process listens. */
 export function openApiDocument(version: string): Json {
   return {
@@ -89,6 +298,23 @@ export function openApiDocument(version: string): Json {
     security: [{ bearer: [] }],
     paths: {
       '/v1/missions': {
+        get: {
+          summary:
+            'Missions from the mission_state read model, newest dispatch first (dispatched_at desc, mission_id desc), paged. Roles: operator, auditor.',
+          parameters: [
+            enumQuery('status', missionStatusSchema.options, 'Only missions in this status.'),
+            enumQuery('mission_type', missionTypeSchema.options, 'Only missions of this type.'),
+            { name: 'vp_id', in: 'query', schema: { type: 'string', minLength: 1 } },
+            limit,
+            cursor,
+            minPosition,
+          ],
+          responses: {
+            '200': json(ref('MissionList'), 'A page.'),
+            ...errors(400, 401, 403),
+            ...projectionUnavailable,
+          },
+        },
         post: {
           summary: 'Dispatch a mission (Mission Envelope v1). Role: operator.',
           requestBody: {
@@ -172,6 +398,51 @@ export function openApiDocument(version: string): Json {
           },
         },
       },
+      '/v1/budgets/{mission_id}': {
+        get: {
+          summary: 'Usage against budget, from the budgets read model. Roles: operator, auditor.',
+          parameters: [
+            { name: 'mission_id', in: 'path', required: true, schema: { type: 'string' } },
+            minPosition,
+          ],
+          responses: {
+            '200': json(ref('Budget'), 'The budget row.'),
+            ...errors(400, 401, 403, 404),
+            ...projectionUnavailable,
+          },
+        },
+      },
+      '/v1/dashboards/approvals': {
+        get: {
+          summary:
+            'Blocked missions, longest blocked first (since asc, mission_id asc), with their age now. Roles: operator, auditor.',
+          parameters: [limit, cursor, minPosition],
+          responses: {
+            '200': json(ref('Approvals'), 'A page.'),
+            ...errors(400, 401, 403),
+            ...projectionUnavailable,
+          },
+        },
+      },
+      '/v1/dashboards/mission-health': {
+        get: {
+          summary:
+            'Missions per type and status, outcomes per hour window with rates, rejections per reason code. Roles: operator, auditor.',
+          parameters: [minPosition],
+          responses: {
+            '200': json(ref('MissionHealth'), 'The dashboard.'),
+            ...errors(400, 401, 403),
+            ...projectionUnavailable,
+          },
+        },
+      },
+      '/v1/projections': {
+        get: {
+          summary:
+            "Each projection's runner status, the log's head and each one's lag. Roles: operator, auditor.",
+          responses: { '200': json(ref('Projections'), 'Status.'), ...errors(400, 401, 403) },
+        },
+      },
       '/v1/events': {
         get: {
           summary: 'The global log, paged by position. Roles: operator, auditor.',
@@ -225,7 +496,8 @@ export function openApiDocument(version: string): Json {
       },
       '/v1/readyz': {
         get: {
-          summary: 'Readiness: the store answers.',
+          summary:
+            "Readiness: the store answers. The body also lists the projections' statuses, which never change the status code.",
           security: [],
           responses: {
             '200': json({ type: 'object' }, 'Ready.'),
@@ -243,7 +515,12 @@ export function openApiDocument(version: string): Json {
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: { ...contractComponents(), CommandResult: commandResult, Error: errorBody },
+      schemas: {
+        ...contractComponents(),
+        CommandResult: commandResult,
+        Error: errorBody,
+        ...readSchemas,
+      },
     },
   };
 }

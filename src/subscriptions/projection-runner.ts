@@ -316,7 +316,14 @@ export class ProjectionRunner<DB> {
         wake?.('caught-up');
       },
     });
-    let next = events.next();
+    // Observed when awaited below, but a batch may be committing when it settles: mark it
+    // handled at once so a failed read is not reported as an unhandled rejection.
+    const read = () => {
+      const promise = events.next();
+      promise.catch(() => undefined);
+      return promise;
+    };
+    let next = read();
     let batch: StoredEvent[] = [];
     let outcome: CommitOutcome = 'stopped';
     try {
@@ -345,7 +352,7 @@ export class ProjectionRunner<DB> {
           batch = [];
           if (outcome !== 'committed' || this.position === this.stopAfter) break;
         }
-        next = events.next();
+        next = read();
       }
       // The subscription ended (stop() between events): commit what was already read.
       if (batch.length > 0) outcome = await this.commit(db, batch);

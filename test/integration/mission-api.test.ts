@@ -1255,7 +1255,7 @@ describe.each([
         ]),
       );
       const methods = (path: string) => Object.keys(doc.paths[path] as Json).sort();
-      expect(methods('/v1/missions')).toEqual(['post']);
+      expect(methods('/v1/missions')).toEqual(['get', 'post']);
       expect(methods('/v1/missions/{id}/events')).toEqual(['get', 'post']);
       expect(methods('/v1/missions/{id}/cancel')).toEqual(['post']);
       expect(doc.components.schemas).toHaveProperty('mission-dispatch');

@@ -97,12 +97,52 @@ export interface StartAppOptions {
   now?: () => Date;
 }
 
-/** Starts the real application on an ephemeral port of 127.0.0.1. */
+/**
+ * The read models `startApp` started beside a store, shared by every app on that store. A second
+ * set would only stand by, and on PostgreSQL each standby runner holds one of the store's pool
+ * connections: two sets of five runners take all ten, and the store's own queries then wait
+ * forever.
+ */
+const besideStore = new WeakMap<
+  EventStore,
+  { readModels: ReadModels; started: Promise<void>; apps: number }
+>();
+
+/** The shared read models beside `store`, started; `release` stops them after the last app. */
+async function acquireReadModels(store: EventStore) {
+  let entry = besideStore.get(store);
+  if (entry === undefined) {
+    const readModels = readModelsBeside(store);
+    entry = { readModels, started: readModels.start(), apps: 0 };
+    besideStore.set(store, entry);
+  }
+  entry.apps += 1;
+  const held = entry;
+  try {
+    await held.started;
+  } catch (error) {
+    held.apps -= 1;
+    if (besideStore.get(store) === held) besideStore.delete(store);
+    throw error;
+  }
+  return {
+    readModels: held.readModels,
+    release: async () => {
+      held.apps -= 1;
+      if (held.apps > 0) return;
+      if (besideStore.get(store) === held) besideStore.delete(store);
+      await held.readModels.stop();
+    },
+  };
+}
+
+/**
+ * Starts the real application on an ephemeral port of 127.0.0.1. Without `readModels`, it serves
+ * from read models beside the store, shared with the other apps started on the same store.
+ */
 export async function startApp(options: StartAppOptions): Promise<TestApp> {
-  const ownReadModels =
-    options.readModels === undefined ? readModelsBeside(options.store) : undefined;
-  const readModels = options.readModels ?? ownReadModels!;
-  await ownReadModels?.start();
+  const own = options.readModels === undefined ? await acquireReadModels(options.store) : undefined;
+  const readModels = options.readModels ?? own!.readModels;
   const app = createApp({
     store: options.store,
     readModels,
@@ -154,7 +194,7 @@ export async function startApp(options: StartAppOptions): Promise<TestApp> {
       server.close((error) => (error === undefined ? resolve() : reject(error)));
       server.closeAllConnections();
     });
-    await ownReadModels?.stop();
+    await own?.release();
   };
 
   return {

@@ -1,0 +1,164 @@
+import { spawn } from 'node:child_process';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { pureProjections, projectionNamed } from '../src/read-models/read-models.ts';
+import { dropSchema, runProjectionsTo } from '../src/read-models/scratch.ts';
+import { openStore } from '../src/store/open-store.ts';
+import { seedLog } from './rebuild-seed.ts';
+import { BENCH_PG_URL, fmt, machineDescription, writeSection } from './support.ts';
+
+const EVENTS = Number(process.env.BENCH_REBUILD_EVENTS ?? 1_000_000);
+/** Keep the seeded log between runs (schema `bench_rebuild_<events>`), for profiling. */
+const KEEP = process.env.BENCH_KEEP_SEED === '1';
+
+interface ChildResult {
+  events: number;
+  seconds: number;
+  maxRssMb: number;
+}
+
+const storeUrl = (schema: string) => {
+  const url = new URL(BENCH_PG_URL);
+  url.searchParams.set('schema', schema);
+  return url.toString();
+};
+
+/**
+ * One measurement in a fresh process, so its peak RSS is its own: `raw` (keyset read with raw
+ * pg), `store` (the ledger's readAll), or a comma-separated list of projections to rebuild at once.
+ */
+async function child(mode: string, schema: string): Promise<ChildResult> {
+  const started = performance.now();
+  let events = 0;
+  if (mode === 'raw') {
+    const client = new pg.Client({ connectionString: BENCH_PG_URL });
+    await client.connect();
+    let after = 0;
+    for (;;) {
+      const { rows } = await client.query<{ position: string }>(
+        `select position, event_id, stream_id, revision, type, data, metadata
+           from "${schema}".events where position > $1 order by position limit 2000`,
+        [after],
+      );
+      if (rows.length === 0) break;
+      events += rows.length;
+      after = Number(rows.at(-1)!.position);
+    }
+    await client.end();
+  } else if (mode === 'store') {
+    const store = await openStore(storeUrl(schema));
+    let after = 0;
+    for (;;) {
+      const page = await store.readAll({ after, limit: 2000 });
+      if (page.length === 0) break;
+      events += page.length;
+      after = page.at(-1)!.position;
+    }
+    await store.close();
+  } else {
+    const store = await openStore(storeUrl(schema));
+    const pool = new pg.Pool({ connectionString: BENCH_PG_URL, max: 16 });
+    const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+    const target = `${schema}_rm_${process.pid}`;
+    const head = await store.headPosition();
+    try {
+      const outcomes = await runProjectionsTo({
+        store,
+        db,
+        schema: target,
+        targets: mode.split(',').map((name) => ({ pure: projectionNamed(name), until: head })),
+      });
+      for (const outcome of outcomes) if (outcome.status === 'rejected') throw outcome.reason;
+      events = head;
+    } finally {
+      await dropSchema(db, target);
+      await db.destroy();
+      await store.close();
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { events, seconds, maxRssMb: process.resourceUsage().maxRSS / 1024 };
+}
+
+function runChild(mode: string, schema: string): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', new URL(import.meta.url).pathname, '--child', mode, schema],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    proc.on('close', (code) => {
+      if (code !== 0) reject(new Error(`bench child ${mode} exited ${code}`));
+      else resolve(JSON.parse(out.trim().split('\n').at(-1)!) as ChildResult);
+    });
+  });
+}
+
+export async function benchProjectionRebuild(): Promise<void> {
+  const schema = `bench_rebuild_${EVENTS}`;
+  const admin = new pg.Client({ connectionString: BENCH_PG_URL });
+  await admin.connect();
+  const seeded = await admin
+    .query<{ n: string }>(`select position::text as n from "${schema}".head where id = 1`)
+    .then((r) => Number(r.rows[0]?.n ?? 0))
+    .catch(() => 0);
+  if (seeded !== EVENTS) {
+    await admin.query(`drop schema if exists "${schema}" cascade`);
+    const store = await openStore(storeUrl(schema)); // migrates
+    await store.close();
+    const started = performance.now();
+    await seedLog(BENCH_PG_URL, schema, EVENTS);
+    console.log(
+      `seeded ${EVENTS} events in ${((performance.now() - started) / 1000).toFixed(0)} s`,
+    );
+  }
+  const { rows: size } = await admin.query<{ mb: string }>(
+    `select (pg_total_relation_size('"${schema}".events') / 1048576)::text as mb`,
+  );
+  try {
+    const raw = await runChild('raw', schema);
+    console.log('raw keyset read', raw);
+    const store = await runChild('store', schema);
+    console.log('store.readAll', store);
+    const single = await runChild('mission_state', schema);
+    console.log('rebuild mission_state', single);
+    const all = await runChild(pureProjections.map((p) => p.name).join(','), schema);
+    console.log('rebuild all five', all);
+    const rawAgain = await runChild('raw', schema);
+    console.log('raw keyset read (again)', rawAgain);
+
+    const rawRate = (raw.events / raw.seconds + rawAgain.events / rawAgain.seconds) / 2;
+    const row = (label: string, r: ChildResult) =>
+      `| ${label} | ${fmt(r.events)} | ${fmt(r.seconds, 1)} | ${fmt(r.events / r.seconds)} | ${Math.round((100 * r.events) / r.seconds / rawRate)}% | ${fmt(r.maxRssMb)} |`;
+    const allRate = all.events / all.seconds;
+    const markdown = [
+      '## Projection rebuild on PostgreSQL',
+      '',
+      `\`npm run bench -- projection-rebuild\`, run ${new Date().toISOString().slice(0, 10)}. A log of ${fmt(EVENTS)} events (${size[0]?.mb ?? '?'} MB with indexes): copies of six mission lifecycles made through the real command path (dispatch, accepted, progress, a rejected report for every third mission, then completed, failed, blocked, timed out, cancelled or still running), about ${fmt(Math.round(EVENTS / 8.5))} missions over 1,000 VP sessions, interleaved 500 missions at a time. Each row is a separate process, so its peak RSS is its own. Rebuilds run the serving code (\`ProjectionRunner\` over \`sqlReadModel\`, batches of 2,000 events, the row cache bounded at 20,000 rows per projection) into a fresh schema, from position 0 to the head. The baseline is a raw keyset read of the same table with \`pg\` (pages of 2,000, JSON parsed), run before and after; its mean is the 100%.`,
+      '',
+      '| run | events | seconds | events/s | of raw read | peak RSS MB |',
+      '| --- | ---: | ---: | ---: | ---: | ---: |',
+      row('raw keyset read (pg)', raw),
+      row('raw keyset read (pg), again', rawAgain),
+      row('store.readAll (the ledger reader)', store),
+      row('rebuild mission_state alone', single),
+      row('rebuild all five projections at once', all),
+      '',
+      `Goal: at least 50,000 events/s, at least 25% of the raw read, peak RSS under 400 MB. All five at once: ${fmt(allRate)} events/s (${allRate >= 50_000 ? 'met' : 'NOT met'}), ${Math.round((100 * allRate) / rawRate)}% of the raw read (${allRate / rawRate >= 0.25 ? 'met' : 'NOT met'}), ${fmt(all.maxRssMb)} MB (${all.maxRssMb < 400 ? 'met' : 'NOT met'}). "events/s" counts log events: each of the five projections reads every one of them.`,
+      '',
+      ...(await machineDescription()),
+    ].join('\n');
+    await writeSection('projection-rebuild', markdown);
+  } finally {
+    if (!KEEP) await admin.query(`drop schema if exists "${schema}" cascade`);
+    await admin.end();
+  }
+}
+
+if (process.argv[2] === '--child') {
+  const result = await child(process.argv[3]!, process.argv[4]!);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(0);
+}

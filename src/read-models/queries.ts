@@ -1,0 +1,218 @@
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
+import type { ApprovalQueueRow } from '../../projections/approval-queue.ts';
+import type { BudgetRow } from '../../projections/budgets.ts';
+import type {
+  MissionOutcomeRow,
+  MissionStatusCountRow,
+  RejectionCountRow,
+} from '../../projections/mission-health.ts';
+import type { MissionStateRow } from '../../projections/mission-state.ts';
+import type { MissionStatus, MissionType } from '../../schemas/index.ts';
+
+/*
+ * The read API's SQL over the projections' key/jsonb tables (`sql-read-model.ts`). Every query
+ * runs in one REPEATABLE READ transaction with the read of its projection's checkpoint, so
+ * `as_of_position` names exactly the log prefix the rows were folded from.
+ */
+
+/** The part of `ReadModels` the queries need (a structural port, so tests may pass their own). */
+export interface ReadModelTables {
+  readonly db: Kysely<unknown>;
+  readonly schema: string;
+  /** The schema-qualified SQL table of `table` of projection `projection`. */
+  table(projection: string, table: string): RawBuilder<unknown>;
+}
+
+/** Rows read together with the checkpoint position they reflect. */
+export interface AsOf<T> {
+  /** The projection's checkpoint in the same snapshot: every event up to it is in `result`. */
+  as_of_position: number;
+  result: T;
+}
+
+/** A keyset position: the sort column's value and the row key of the last row of a page. */
+export interface Keyset {
+  sort: string;
+  key: string;
+}
+
+/** A page of rows; `more` is true when rows follow the last one. */
+export interface Page<Row> {
+  rows: Row[];
+  more: boolean;
+}
+
+/**
+ * Runs `read` and the read of `projection`'s checkpoint in one REPEATABLE READ snapshot: a runner
+ * commits its rows and its checkpoint together, so both reads see the same batches.
+ */
+export async function atCheckpoint<T>(
+  models: ReadModelTables,
+  projection: string,
+  read: (trx: Transaction<unknown>) => Promise<T>,
+): Promise<AsOf<T>> {
+  return models.db
+    .transaction()
+    .setIsolationLevel('repeatable read')
+    .execute(async (trx) => {
+      const { rows } = await sql<{ position: string | number }>`
+        select position from ${sql.id(models.schema, 'projection_checkpoints')}
+         where name = ${projection}`.execute(trx);
+      const result = await read(trx);
+      return { as_of_position: Number(rows[0]?.position ?? 0), result };
+    });
+}
+
+/** Fetches one row more than `limit` to learn whether another page follows. */
+function paged<Row>(rows: Row[], limit: number): Page<Row> {
+  return { rows: rows.slice(0, limit), more: rows.length > limit };
+}
+
+/** The filters of the mission list; absent ones do not restrict. */
+export interface MissionFilter {
+  status?: MissionStatus;
+  mission_type?: MissionType;
+  vp_id?: string;
+}
+
+/**
+ * A page of `mission_state` rows, newest dispatch first (`dispatched_at` desc, then key desc),
+ * strictly after `after`. The expressions are spelled exactly as the projection's indexes
+ * (`(row->>'col')`, then `key`) so the planner serves filter, order and keyset from one index.
+ */
+export async function listMissions(
+  models: ReadModelTables,
+  filter: MissionFilter,
+  page: { limit: number; after?: Keyset },
+): Promise<AsOf<Page<MissionStateRow>>> {
+  const table = models.table('mission_state', 'mission_state');
+  const where: RawBuilder<unknown>[] = [];
+  for (const column of ['status', 'mission_type', 'vp_id'] as const) {
+    const value = filter[column];
+    if (value !== undefined) where.push(sql`(row->>${sql.lit(column)}) = ${value}`);
+  }
+  if (page.after !== undefined) {
+    where.push(sql`((row->>'dispatched_at'), key) < (${page.after.sort}, ${page.after.key})`);
+  }
+  const condition = where.length === 0 ? sql`true` : sql.join(where, sql` and `);
+  return atCheckpoint(models, 'mission_state', async (trx) => {
+    const { rows } = await sql<{ row: MissionStateRow }>`
+      select row from ${table}
+       where ${condition}
+       order by (row->>'dispatched_at') desc, key desc
+       limit ${page.limit + 1}`.execute(trx);
+    return paged(
+      rows.map((r) => r.row),
+      page.limit,
+    );
+  });
+}
+
+/** The `budgets` row of a mission; `undefined` when the projection has none. */
+export async function missionBudget(
+  models: ReadModelTables,
+  missionId: string,
+): Promise<AsOf<BudgetRow | undefined>> {
+  const table = models.table('budgets', 'budgets');
+  return atCheckpoint(models, 'budgets', async (trx) => {
+    const { rows } = await sql<{ row: BudgetRow }>`
+      select row from ${table} where key = ${missionId}`.execute(trx);
+    return rows[0]?.row;
+  });
+}
+
+/** A page of the approval queue, longest blocked first (`since` asc, then key asc). */
+export async function listApprovals(
+  models: ReadModelTables,
+  page: { limit: number; after?: Keyset },
+): Promise<AsOf<Page<ApprovalQueueRow>>> {
+  const table = models.table('approval_queue', 'approval_queue');
+  const after =
+    page.after === undefined
+      ? sql`true`
+      : sql`((row->>'since'), key) > (${page.after.sort}, ${page.after.key})`;
+  return atCheckpoint(models, 'approval_queue', async (trx) => {
+    const { rows } = await sql<{ row: ApprovalQueueRow }>`
+      select row from ${table}
+       where ${after}
+       order by (row->>'since'), key
+       limit ${page.limit + 1}`.execute(trx);
+    return paged(
+      rows.map((r) => r.row),
+      page.limit,
+    );
+  });
+}
+
+/** An outcome window: the hours it spans and the first UTC hour it counts (`utcHour` format). */
+export interface OutcomeWindow {
+  hours: number;
+  since: string;
+}
+
+/** One window's outcome counts for one mission type. */
+export type WindowOutcomes = Omit<MissionOutcomeRow, 'hour'> & { hours: number };
+
+/** What the mission-health dashboard is made of, all from one `mission_health` snapshot. */
+export interface MissionHealthTables {
+  status_counts: MissionStatusCountRow[];
+  /** Per window and mission type with at least one outcome row in the window. */
+  outcomes: WindowOutcomes[];
+  rejections: RejectionCountRow[];
+}
+
+/**
+ * The `mission_health` tables for the dashboard. Outcome rows are summed per window: a window
+ * counts the rows whose `hour` is at or after its `since` (hours are fixed-width ISO strings, so
+ * text order is time order).
+ */
+export async function missionHealth(
+  models: ReadModelTables,
+  windows: readonly OutcomeWindow[],
+): Promise<AsOf<MissionHealthTables>> {
+  const counts = models.table('mission_health', 'mission_health_status_counts');
+  const outcomes = models.table('mission_health', 'mission_health_outcomes');
+  const rejections = models.table('mission_health', 'mission_health_rejections');
+  const hours = windows.map((w) => w.hours);
+  const since = windows.map((w) => w.since);
+  const total = (column: string) =>
+    sql<string>`coalesce(sum((o.row->>${sql.lit(column)})::int8), 0)`;
+  return atCheckpoint(models, 'mission_health', async (trx) => {
+    const status = await sql<{ row: MissionStatusCountRow }>`
+      select row from ${counts}
+       order by (row->>'mission_type') collate "C", (row->>'status') collate "C"`.execute(trx);
+    const summed = await sql<{
+      hours: number;
+      mission_type: MissionType;
+      completed: string;
+      failed: string;
+      cancelled: string;
+      timed_out: string;
+    }>`
+      select w.hours, o.row->>'mission_type' as mission_type,
+             ${total('completed')} as completed, ${total('failed')} as failed,
+             ${total('cancelled')} as cancelled, ${total('timed_out')} as timed_out
+        from ${outcomes} o
+        join unnest(${hours}::int4[], ${since}::text[]) as w(hours, since)
+          on (o.row->>'hour') collate "C" >= w.since collate "C"
+       group by w.hours, o.row->>'mission_type'
+       order by w.hours, (o.row->>'mission_type') collate "C"`.execute(trx);
+    const rejected = await sql<{ row: RejectionCountRow }>`
+      select row from ${rejections}
+       order by (row->>'rejected_type') collate "C", (row->>'reason_code') collate "C"`.execute(
+      trx,
+    );
+    return {
+      status_counts: status.rows.map((r) => r.row),
+      outcomes: summed.rows.map((r) => ({
+        hours: Number(r.hours),
+        mission_type: r.mission_type,
+        completed: Number(r.completed),
+        failed: Number(r.failed),
+        cancelled: Number(r.cancelled),
+        timed_out: Number(r.timed_out),
+      })),
+      rejections: rejected.rows.map((r) => r.row),
+    };
+  });
+}
