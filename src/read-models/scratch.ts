@@ -8,8 +8,13 @@ import { ProjectionRunner } from '../subscriptions/projection-runner.ts';
 import { sharedLog } from './shared-log.ts';
 import { sqlReadModel, type AnyTables } from './sql-read-model.ts';
 
-/** Events per transaction when rebuilding: larger than live batches, which favour latency. */
-export const REBUILD_BATCH_SIZE = Number(process.env.RB ?? 2000);
+/**
+ * Events per transaction when rebuilding: larger than live batches (which favour latency), so a
+ * mission's row is rewritten fewer times. Measured at 1M events: 2,000 took 25% longer.
+ */
+export const REBUILD_BATCH_SIZE = 5_000;
+/** Rows cached per projection when rebuilding: the missions in flight, not the whole history. */
+export const REBUILD_CACHED_ROWS = 10_000;
 
 /** A fresh schema name next to `schema` for a rebuild or a verification (`<schema>_<purpose>_<hex>`). */
 export function scratchSchemaName(schema: string, purpose: 'verify' | 'rebuild'): string {
@@ -94,7 +99,10 @@ export async function runProjectionTo(options: {
     store: options.store,
     db: options.db,
     schema: options.schema,
-    projection: sqlReadModel(options.pure, { withoutIndexes: true }),
+    projection: sqlReadModel(options.pure, {
+      withoutIndexes: true,
+      maxCachedRows: REBUILD_CACHED_ROWS,
+    }),
     batchSize: options.batchSize ?? REBUILD_BATCH_SIZE,
     stopAfter: target,
   });
