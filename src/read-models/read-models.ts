@@ -58,6 +58,8 @@ export class ReadModels {
   private readonly runners = new Map<string, ProjectionRunner<unknown>>();
   private watch: NodeJS.Timeout | undefined;
   private started = false;
+  /** Stalled projections already logged. */
+  private readonly reported = new Set<string>();
 
   constructor(options: ReadModelsOptions) {
     this.options = options;
@@ -124,7 +126,8 @@ export class ReadModels {
 
   /** The schema-qualified SQL table of `table` of projection `name`, for queries. */
   table(name: string, table: string) {
-    return sql.id(this.schema, readModelTableName(this.runner(name).status().name, table));
+    this.runner(name); // an unknown projection fails here, not as a missing relation in SQL
+    return sql.id(this.schema, readModelTableName(name, table));
   }
 
   private runner(name: string): ProjectionRunner<unknown> {
@@ -148,11 +151,26 @@ export class ReadModels {
     });
   }
 
-  /** Restarts, with a fresh cache, each stalled runner whose checkpoint is no longer stalled. */
+  /**
+   * Logs each projection that stalled (once per stall), and restarts, with a fresh cache, each
+   * stalled runner whose checkpoint is no longer stalled (a rebuild or a retry elsewhere).
+   */
   private async resumeCleared(): Promise<void> {
     for (const pure of pureProjections) {
       const runner = this.runners.get(pure.name);
-      if (runner === undefined || runner.status().status !== 'stalled') continue;
+      if (runner === undefined) continue;
+      const status = runner.status();
+      if (status.status !== 'stalled') {
+        this.reported.delete(pure.name);
+        continue;
+      }
+      if (!this.reported.has(pure.name)) {
+        this.reported.add(pure.name);
+        this.options.logger?.error(
+          { projection: pure.name, position: status.position, error: status.error },
+          'projection stalled: reads of it wait or answer PROJECTION_STALLED until it is rebuilt or retried',
+        );
+      }
       try {
         const checkpoint = await readCheckpoint(this.db, this.schema, pure.name);
         if (checkpoint.status === 'stalled' || !this.started) continue;

@@ -64,7 +64,7 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
     for (let round = 1; ; round += 1) {
       const built = await catchUp();
       try {
-        const generation = await db.transaction().execute(async (trx) => {
+        const swapped = await db.transaction().execute(async (trx) => {
           // As the runner's start does: concurrent `create ... if not exists` race otherwise.
           const setupKey = `mission-ledger:projection-setup:${schema}`;
           await sql`select pg_advisory_xact_lock(hashtextextended(${setupKey}, 0))`.execute(trx);
@@ -100,8 +100,8 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
         });
         return {
           projection: pure.name,
-          position: generation.position,
-          generation: generation.generation,
+          position: swapped.position,
+          generation: swapped.generation,
           rounds: round,
         };
       } catch (error) {
