@@ -8,42 +8,35 @@ export interface SharedLogOptions {
   maxPages?: number;
 }
 
-interface Page {
-  events: Promise<StoredEvent[]>;
-  /** Readers that took it; it is dropped once every active reader has. */
-  takers: Set<symbol>;
-}
-
 /**
  * Wraps a store so that several subscribers catching up over the same stretch of the log (the
  * projections of a rebuild or a verification) share each page: the log is read and its JSON
  * parsed once, not once per projection, and the next page is read while the current one is
  * applied. Pages are keyed by the position they follow, so readers that start at the same place
- * share all of them. A reader may run at most `maxPages` ahead of the slowest, which bounds
- * memory. A reader that reaches the end of the log continues on the store's own live
- * subscription. Everything else is the store's.
+ * share all of them. A page is dropped once every reader is past it. A reader ahead of another
+ * waits rather than hold more than `maxPages`, which bounds memory; the slowest reader never
+ * waits, so a reader that joins late or restarts behind the others cannot stall them. A reader
+ * that reaches the end of the log continues on the store's own live subscription. Everything
+ * else is the store's.
  */
 export function sharedLog(store: EventStore, options: SharedLogOptions = {}): EventStore {
   const pageSize = options.pageSize ?? 2_000;
   const maxPages = options.maxPages ?? 4;
-  const pages = new Map<Position, Page>();
-  const active = new Set<symbol>();
+  const pages = new Map<Position, Promise<StoredEvent[]>>();
+  /** Each reader's next page: the position it reads after. */
+  const cursors = new Map<symbol, Position>();
   const wakers = new Set<() => void>();
 
-  const wake = () => {
-    for (const w of [...wakers]) w();
-  };
   const release = () => {
-    for (const [after, page] of pages) {
-      if ([...active].every((reader) => page.takers.has(reader))) pages.delete(after);
-    }
-    wake();
+    const slowest = Math.min(...cursors.values());
+    for (const after of pages.keys()) if (after < slowest) pages.delete(after);
+    for (const wake of [...wakers]) wake();
   };
-  const fetch = (after: Position): Page => {
+  const fetch = (after: Position): Promise<StoredEvent[]> => {
     let page = pages.get(after);
     if (page === undefined) {
-      page = { events: readPage(after), takers: new Set() };
-      page.events.catch(() => undefined); // awaited by the taker; not unhandled meanwhile
+      page = readPage(after);
+      page.catch(() => undefined); // awaited by its reader; not unhandled meanwhile
       pages.set(after, page);
     }
     return page;
@@ -63,9 +56,14 @@ export function sharedLog(store: EventStore, options: SharedLogOptions = {}): Ev
     }
     return events;
   };
-  /** Waits until fetching a new page would keep at most `maxPages` held. */
+  /** Waits while this reader would add a page beyond `maxPages` and someone behind it will free one. */
   const room = async (after: Position, signal?: AbortSignal) => {
-    while (!pages.has(after) && pages.size >= maxPages && signal?.aborted !== true) {
+    const mustWait = () =>
+      !pages.has(after) &&
+      pages.size >= maxPages &&
+      [...cursors.values()].some((other) => other < after) &&
+      signal?.aborted !== true;
+    while (mustWait()) {
       await new Promise<void>((resolve) => {
         const done = () => {
           wakers.delete(done);
@@ -81,29 +79,28 @@ export function sharedLog(store: EventStore, options: SharedLogOptions = {}): Ev
   async function* subscribe(options: SubscribeOptions = {}): AsyncGenerator<StoredEvent> {
     const reader = Symbol('reader');
     const aborted = () => options.signal?.aborted === true;
-    active.add(reader);
     let after = options.after ?? 0;
+    cursors.set(reader, after);
     try {
       for (;;) {
         await room(after, options.signal);
         if (aborted()) return;
-        const page = fetch(after);
-        page.takers.add(reader);
-        const events = await page.events;
+        const events = await fetch(after);
         const last = events.at(-1);
-        if (events.length === pageSize && last !== undefined && pages.size < maxPages) {
-          fetch(last.position); // read ahead while this page is applied
+        if (last !== undefined) {
+          after = last.position;
+          cursors.set(reader, after);
+          if (events.length === pageSize && pages.size < maxPages) void fetch(after); // read ahead
         }
         release();
         for (const event of events) {
           if (aborted()) return;
           yield event;
         }
-        if (last !== undefined) after = last.position;
         if (events.length < pageSize) break;
       }
     } finally {
-      active.delete(reader);
+      cursors.delete(reader);
       release();
     }
     // The end of the log as it was: follow it live on the store's own subscription.

@@ -65,8 +65,9 @@ describe('sharedLog', () => {
       while (fastSeen < 60 && (await fast.next()).done !== true) fastSeen += 1;
     })();
     await new Promise((resolve) => setTimeout(resolve, 200));
-    // Held at the third page: pages 1 and 2 are kept while the slow reader is on the first.
-    expect(fastSeen).toBe(20);
+    // The slow reader took the first page and needs the second: pages 2 and 3 are held (the
+    // limit), so the fast reader, through three pages, waits for the fourth.
+    expect(fastSeen).toBe(30);
     expect(await take(slow, 59)).toHaveLength(59);
     await running;
     expect(fastSeen).toBe(60);
@@ -89,6 +90,21 @@ describe('sharedLog', () => {
     expect(await later).toEqual([6, 7]);
     signal.abort();
     await reader.return?.();
+  });
+
+  it('never holds back the slowest reader: one joining late catches up without stalling the others', async () => {
+    const { counting } = await counted(50);
+    const shared = sharedLog(counting, { pageSize: 10, maxPages: 2 });
+    const signal = new AbortController();
+    const early = shared.subscribe({ signal: signal.signal });
+    expect(await take(early, 25)).toHaveLength(25); // pages after 0 and 10 dropped or held
+    const late = shared.subscribe({ signal: signal.signal });
+    const [a, b] = await Promise.all([take(early, 25), take(late, 50)]);
+    expect(a).toEqual(Array.from({ length: 25 }, (_, i) => i + 26));
+    expect(b).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    signal.abort();
+    await early.return?.();
+    await late.return?.();
   });
 
   it('refuses a page with a hole in its positions', async () => {
