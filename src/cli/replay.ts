@@ -47,6 +47,7 @@ export async function runReplay(options: ReplayOptions): Promise<void> {
 }
 
 const short = (digest: string) => digest.slice(0, 16);
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 const json = (value: unknown) => {
   const text = JSON.stringify(value) ?? 'undefined';
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
@@ -64,7 +65,7 @@ export function formatReport(report: VerifyReport, seconds: number): string {
     switch (p.status) {
       case 'identical':
         lines.push(
-          `  ${name}  identical       at position ${p.position} (${p.tables.length} tables, ${rows} rows)`,
+          `  ${name}  identical       at position ${p.position} (${plural(p.tables.length, 'table')}, ${plural(rows, 'row')})`,
         );
         for (const t of p.tables) lines.push(`      ${t.sqlTable}  sha256 ${short(t.live.digest)}`);
         break;

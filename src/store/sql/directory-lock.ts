@@ -51,7 +51,7 @@ export async function acquireDirectoryLock(dir: string): Promise<() => Promise<v
       ) {
         throw new LedgerError(
           'CONFIGURATION_INVALID',
-          `The embedded store ${dir} is in use by process ${owner}.`,
+          `The embedded store ${dir} is in use by process ${owner}: stop it first (one process may open a PGlite directory).`,
           {
             dir,
             pid: owner,
