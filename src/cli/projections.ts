@@ -1,6 +1,6 @@
 import { projectionNamed, pureProjections } from '../read-models/read-models.ts';
 import { rebuildProjection } from '../read-models/rebuild.ts';
-import { readCheckpoints } from '../read-models/scratch.ts';
+import { readCheckpoints } from '../subscriptions/checkpoint-tables.ts';
 import { openReadSide } from './open-read-side.ts';
 
 /** `ledger projections rebuild NAME`: blue/green rebuild of one projection. */

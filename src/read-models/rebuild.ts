@@ -2,7 +2,11 @@ import { sql, type Kysely } from 'kysely';
 import type { Projection as PureProjection } from '../../projections/projection.ts';
 import { LedgerError } from '../errors.ts';
 import type { EventStore, Position } from '../store/port.ts';
-import { createCheckpointTables, readCheckpoint } from '../subscriptions/checkpoint-tables.ts';
+import {
+  createCheckpointTables,
+  lockSetup,
+  readCheckpoints,
+} from '../subscriptions/checkpoint-tables.ts';
 import { dropSchema, isEmbedded, runProjectionTo, scratchSchemaName } from './scratch.ts';
 import { createReadModelTables, readModelTables, type AnyTables } from './sql-read-model.ts';
 
@@ -65,13 +69,11 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
       const built = await catchUp();
       try {
         const swapped = await db.transaction().execute(async (trx) => {
-          // As the runner's start does: concurrent `create ... if not exists` race otherwise.
-          const setupKey = `mission-ledger:projection-setup:${schema}`;
-          await sql`select pg_advisory_xact_lock(hashtextextended(${setupKey}, 0))`.execute(trx);
+          await lockSetup(trx, schema);
           await createCheckpointTables(trx, schema, pure.name, pure.version);
-          await sql`select 1 from ${sql.table(`${schema}.projection_checkpoints`)}
-                     where name = ${pure.name} for update`.execute(trx);
-          const live = await readCheckpoint(trx, schema, pure.name);
+          const live = (await readCheckpoints(trx, schema, [pure.name], { forUpdate: true })).get(
+            pure.name,
+          )!;
           let position = built;
           if (live.position > built) {
             // On PostgreSQL the last round catches up under the lock (on other connections);

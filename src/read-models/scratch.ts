@@ -3,7 +3,6 @@ import { sql, type Kysely } from 'kysely';
 import type { Projection as PureProjection } from '../../projections/projection.ts';
 import { LedgerError } from '../errors.ts';
 import type { EventStore, Position } from '../store/port.ts';
-import { readCheckpoint, type CheckpointRow } from '../subscriptions/checkpoint-tables.ts';
 import { ProjectionRunner } from '../subscriptions/projection-runner.ts';
 import { sharedLog } from './shared-log.ts';
 import { sqlReadModel, type AnyTables } from './sql-read-model.ts';
@@ -32,25 +31,6 @@ export async function dropSchema(db: Kysely<unknown>, schema: string): Promise<v
 export async function isEmbedded(db: Kysely<unknown>): Promise<boolean> {
   const { rows } = await sql<{ version: string }>`select version() as version`.execute(db);
   return rows[0]?.version.includes('wasm') === true;
-}
-
-/** The checkpoints of `names` in `schema` (absent: never built there). */
-export async function readCheckpoints(
-  db: Kysely<unknown>,
-  schema: string,
-  names: readonly string[],
-): Promise<Map<string, CheckpointRow>> {
-  const out = new Map<string, CheckpointRow>();
-  const { rows } = await sql<{ ok: boolean }>`
-    select to_regclass(${`"${schema}".projection_checkpoints`}) is not null as ok`.execute(db);
-  if (rows[0]?.ok !== true) return out;
-  for (const name of names) {
-    const { rows: found } = await sql<{ n: number }>`
-      select count(*)::int as n from ${sql.table(`${schema}.projection_checkpoints`)}
-       where name = ${name}`.execute(db);
-    if (found[0]?.n === 1) out.set(name, await readCheckpoint(db, schema, name));
-  }
-  return out;
 }
 
 /**

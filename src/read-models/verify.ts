@@ -1,16 +1,10 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Projection as PureProjection } from '../../projections/projection.ts';
 import { isLedgerError } from '../errors.ts';
 import type { EventStore, Position } from '../store/port.ts';
-import type { CheckpointRow } from '../subscriptions/checkpoint-tables.ts';
+import { readCheckpoints, type CheckpointRow } from '../subscriptions/checkpoint-tables.ts';
 import { compareReadModels, type TableComparison } from './compare-tables.ts';
-import {
-  dropSchema,
-  isEmbedded,
-  readCheckpoints,
-  runProjectionsTo,
-  scratchSchemaName,
-} from './scratch.ts';
+import { dropSchema, isEmbedded, runProjectionsTo, scratchSchemaName } from './scratch.ts';
 import type { AnyTables } from './sql-read-model.ts';
 
 export interface VerifyOptions {
@@ -151,13 +145,7 @@ export async function verifyReadModels(options: VerifyOptions): Promise<VerifyRe
     } else {
       await rebuildTo(await readCheckpoints(db, schema, names));
       results = await db.transaction().execute(async (trx) => {
-        const live = await readCheckpoints(trx, schema, names);
-        if (live.size > 0) {
-          await sql`select 1 from ${sql.table(`${schema}.projection_checkpoints`)}
-                     where name = any(${[...live.keys()]}::text[])
-                     order by name for update`.execute(trx);
-        }
-        const pinned = await readCheckpoints(trx, schema, names);
+        const pinned = await readCheckpoints(trx, schema, names, { forUpdate: true });
         await rebuildTo(pinned); // the scratch runners use other connections of the pool
         return compare(trx, pinned);
       });

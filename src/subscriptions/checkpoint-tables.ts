@@ -62,12 +62,41 @@ export async function createCheckpointTables<DB>(
     on conflict (name) do nothing`.execute(db);
 }
 
+/**
+ * Serialises projection setup in `schema` until the transaction ends: concurrent
+ * `create ... if not exists` statements race in PostgreSQL.
+ */
+export async function lockSetup<DB>(trx: Kysely<DB>, schema: string): Promise<void> {
+  const key = `mission-ledger:projection-setup:${schema}`;
+  await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
+}
+
 /** The projection's checkpoint row; it exists once {@link createCheckpointTables} ran. */
 export async function readCheckpoint<DB>(
   db: Kysely<DB>,
   schema: string,
   name: string,
 ): Promise<CheckpointRow> {
+  const row = (await readCheckpoints(db, schema, [name])).get(name);
+  if (row === undefined) throw new Error(`No checkpoint row for projection ${name}.`);
+  return row;
+}
+
+/**
+ * The checkpoints of `names` in `schema`, by name; absent when never built there (no row, or no
+ * checkpoint table at all). `forUpdate` row-locks them in name order, which holds their runners
+ * before their next batch until the transaction ends.
+ */
+export async function readCheckpoints<DB>(
+  db: Kysely<DB>,
+  schema: string,
+  names: readonly string[],
+  options: { forUpdate?: boolean } = {},
+): Promise<Map<string, CheckpointRow>> {
+  const out = new Map<string, CheckpointRow>();
+  const { rows: found } = await sql<{ ok: boolean }>`
+    select to_regclass(${`"${schema}".projection_checkpoints`}) is not null as ok`.execute(db);
+  if (found[0]?.ok !== true) return out;
   const { rows } = await sql<{
     name: string;
     position: string | number;
@@ -77,10 +106,16 @@ export async function readCheckpoint<DB>(
     version: number;
   }>`select name, position, status, error, generation, version
        from ${table(schema, 'projection_checkpoints')}
-      where name = ${name}`.execute(db);
-  const row = rows[0];
-  if (row === undefined) throw new Error(`No checkpoint row for projection ${name}.`);
-  return { ...row, position: Number(row.position), generation: Number(row.generation) };
+      where name = any(${names}::text[])
+      order by name ${options.forUpdate === true ? sql`for update` : sql``}`.execute(db);
+  for (const row of rows) {
+    out.set(row.name, {
+      ...row,
+      position: Number(row.position),
+      generation: Number(row.generation),
+    });
+  }
+  return out;
 }
 
 /**

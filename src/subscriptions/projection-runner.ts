@@ -5,6 +5,7 @@ import { assertSchemaName } from '../store/sql/migrations.ts';
 import {
   advanceCheckpoint,
   createCheckpointTables,
+  lockSetup,
   parkEvent,
   readCheckpoint,
   resetCheckpoint,
@@ -140,8 +141,7 @@ export class ProjectionRunner<DB> {
   async start(options: { retryStalled?: boolean } = {}): Promise<void> {
     if (this.loop !== undefined) throw new Error(`Projection ${this.projection.name} is running.`);
     await this.db.transaction().execute(async (trx) => {
-      const key = `mission-ledger:projection-setup:${this.schema}`;
-      await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
+      await lockSetup(trx, this.schema);
       await createCheckpointTables(trx, this.schema, this.projection.name, this.version);
       const created = (await this.projection.setup(trx, this.schema)) === true;
       if (created && (await readCheckpoint(trx, this.schema, this.projection.name)).position > 0) {

@@ -4,7 +4,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { budgetsProjection, type Projection as PureProjection } from '../../projections/index.ts';
 import { pureProjections } from '../../src/read-models/read-models.ts';
 import { rebuildProjection } from '../../src/read-models/rebuild.ts';
-import { readCheckpoints } from '../../src/read-models/scratch.ts';
+import { readCheckpoints } from '../../src/subscriptions/checkpoint-tables.ts';
 import type { AnyTables } from '../../src/read-models/sql-read-model.ts';
 import { verifyReadModels, type VerifyReport } from '../../src/read-models/verify.ts';
 import { openStore } from '../../src/store/open-store.ts';
