@@ -7,7 +7,7 @@ import {
 } from '../../projections/projection.ts';
 import { canonicalJson, jsonDigest } from '../audit/canonical-json.ts';
 import { assertSchemaName } from '../store/sql/migrations.ts';
-import { readModelTables, type AnyTables } from './sql-read-model.ts';
+import { readModelTables, type AnyTables } from './read-model-tables.ts';
 
 /** A read model as {@link snapshot} gives it: tables by name, rows in key order, empty ones left out. */
 export type ReadModelSnapshot = Record<string, unknown[]>;

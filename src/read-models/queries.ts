@@ -10,7 +10,7 @@ import type { MissionStateRow } from '../../projections/mission-state.ts';
 import type { MissionStatus, MissionType } from '../../schemas/index.ts';
 
 /*
- * The read API's SQL over the projections' key/jsonb tables (`sql-read-model.ts`). Every query
+ * The read API's SQL over the projections' key/jsonb tables (`read-model-tables.ts`). Every query
  * runs in one REPEATABLE READ transaction with the read of its projection's checkpoint, so
  * `as_of_position` names exactly the log prefix the rows were folded from.
  */

@@ -9,7 +9,8 @@ import {
   ProjectionRunner,
   type ProjectionRunnerStatus,
 } from '../subscriptions/projection-runner.ts';
-import { readModelTableName, sqlReadModel, type AnyTables } from './sql-read-model.ts';
+import { readModelTableName, type AnyTables } from './read-model-tables.ts';
+import { sqlReadModel } from './sql-read-model.ts';
 
 /** Every projection the ledger serves, by name. */
 export const pureProjections: readonly PureProjection<AnyTables>[] =

@@ -7,8 +7,14 @@ import {
   lockSetup,
   readCheckpoints,
 } from '../subscriptions/checkpoint-tables.ts';
-import { dropSchema, isEmbedded, runProjectionTo, scratchSchemaName } from './scratch.ts';
-import { createReadModelTables, readModelTables, type AnyTables } from './sql-read-model.ts';
+import { catchUpProjections } from './catch-up.ts';
+import {
+  createReadModelTables,
+  readModelTables,
+  setTablesLogged,
+  type AnyTables,
+} from './read-model-tables.ts';
+import { dropSchema, isEmbedded, scratchSchemaName } from './scratch.ts';
 
 export interface RebuildOptions {
   store: EventStore;
@@ -16,7 +22,8 @@ export interface RebuildOptions {
   /** The live read-model schema. */
   schema: string;
   pure: PureProjection<AnyTables>;
-  batchSize?: number;
+  /** Rows staged before each write of the copy (see `catchUpProjections`). */
+  flushRows?: number;
   onProgress?: (position: Position, target: Position) => void;
 }
 
@@ -38,8 +45,9 @@ class Behind extends Error {}
 
 /**
  * `ledger projections rebuild NAME`, blue/green: builds the projection from position 0 into a
- * scratch schema while the live tables keep serving (and live runners keep applying), then swaps
- * in one transaction once the copy has caught up with the live checkpoint:
+ * scratch schema ({@link catchUpProjections}: unlogged tables without secondary indexes) while
+ * the live tables keep serving (and live runners keep applying), makes the copy logged, then
+ * swaps in one transaction once the copy has caught up with the live checkpoint:
  *
  * 1. lock the live checkpoint row (`for update`): live runners wait before their next batch;
  * 2. drop the live tables and move the new ones into the live schema (indexes move with them);
@@ -54,19 +62,25 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
   const { db, schema, store, pure } = options;
   const scratch = scratchSchemaName(schema, 'rebuild');
   const embedded = await isEmbedded(db);
-  const catchUp = (until?: Position) =>
-    runProjectionTo({
+  const catchUp = async (until?: Position): Promise<Position> => {
+    const target = until ?? (await store.headPosition());
+    const [outcome] = await catchUpProjections({
       store,
       db,
       schema: scratch,
-      pure,
-      ...(until === undefined ? {} : { until }),
-      ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+      targets: [{ pure, until: target }],
+      ...(options.flushRows === undefined ? {} : { flushRows: options.flushRows }),
+      onProgress: (_, position, to) => options.onProgress?.(position, to),
     });
+    if (outcome!.status === 'rejected') throw outcome!.reason;
+    return outcome!.value;
+  };
   try {
     for (let round = 1; ; round += 1) {
       const built = await catchUp();
+      // The copy was written unlogged; the WAL must have it before it serves. Done here, outside
+      // the swap's lock, once: later rounds write logged tables.
+      await setTablesLogged(db, scratch, pure);
       try {
         const swapped = await db.transaction().execute(async (trx) => {
           await lockSetup(trx, schema);

@@ -4,8 +4,9 @@ import { isLedgerError } from '../errors.ts';
 import type { EventStore, Position } from '../store/port.ts';
 import { readCheckpoints, type CheckpointRow } from '../subscriptions/checkpoint-tables.ts';
 import { compareReadModels, type TableComparison } from './compare-tables.ts';
-import { dropSchema, isEmbedded, runProjectionsTo, scratchSchemaName } from './scratch.ts';
-import type { AnyTables } from './sql-read-model.ts';
+import { catchUpProjections } from './catch-up.ts';
+import { dropSchema, isEmbedded, scratchSchemaName } from './scratch.ts';
+import type { AnyTables } from './read-model-tables.ts';
 
 export interface VerifyOptions {
   store: EventStore;
@@ -15,7 +16,8 @@ export interface VerifyOptions {
   projections: readonly PureProjection<AnyTables>[];
   /** Differing rows reported per table (all are counted). Default 20. */
   maxDifferences?: number;
-  batchSize?: number;
+  /** Rows staged before each write of the scratch copies (see `catchUpProjections`). */
+  flushRows?: number;
   onProgress?: (projection: string, position: Position, target: Position) => void;
 }
 
@@ -52,7 +54,8 @@ const EMBEDDED_ROUNDS = 5;
 
 /**
  * `ledger replay --verify`: rebuilds every projection from position 0 into a scratch schema with
- * the same runner and adapter as live serving, and compares each table, row by row and by digest,
+ * the same pure folds and row store as live serving ({@link catchUpProjections}, one pass over the
+ * log for all of them), and compares each table, row by row and by digest,
  * with the live one at exactly the live checkpoint.
  *
  * Live runners keep moving, so the comparison point is pinned: the scratch copies are first
@@ -76,12 +79,12 @@ export async function verifyReadModels(options: VerifyOptions): Promise<VerifyRe
         ? []
         : [{ pure, until: target.position }];
     });
-    const outcomes = await runProjectionsTo({
+    const outcomes = await catchUpProjections({
       store,
       db,
       schema: scratch,
       targets: runs,
-      ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+      ...(options.flushRows === undefined ? {} : { flushRows: options.flushRows }),
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
     });
     outcomes.forEach((outcome, i) => {
@@ -146,7 +149,7 @@ export async function verifyReadModels(options: VerifyOptions): Promise<VerifyRe
       await rebuildTo(await readCheckpoints(db, schema, names));
       results = await db.transaction().execute(async (trx) => {
         const pinned = await readCheckpoints(trx, schema, names, { forUpdate: true });
-        await rebuildTo(pinned); // the scratch runners use other connections of the pool
+        await rebuildTo(pinned); // the catch-up uses other connections of the pool
         return compare(trx, pinned);
       });
     }

@@ -2,7 +2,6 @@ import { resolve } from 'node:path';
 import { LedgerError } from '../errors.ts';
 import type { EventStore } from './port.ts';
 import { assertSchemaName, migrateToLatest } from './sql/migrations.ts';
-import { pgliteDriver } from './sql/pglite-driver.ts';
 import { postgresDriver } from './sql/postgres-driver.ts';
 import { SqlEventStore, type SqlDriver, type SqlStoreOptions } from './sql/sql-store.ts';
 
@@ -89,6 +88,8 @@ export async function openStore(
   const location = parseStoreUrl(url);
   switch (location.kind) {
     case 'pglite': {
+      // Loaded on demand: the wasm build adds ~45 MB to a process that never opens it.
+      const { pgliteDriver } = await import('./sql/pglite-driver.ts');
       const driver = await pgliteDriver(location.dataDir);
       return openSqlStore(driver, { ...options, schema: 'ledger' });
     }

@@ -10,12 +10,8 @@ import {
   type Projection as PureProjection,
 } from '../../projections/index.ts';
 import { digestOf, readModelSnapshot, scanTable } from '../../src/read-models/compare-tables.ts';
-import {
-  readModelTableName,
-  readModelTables,
-  sqlReadModel,
-  type SqlReadModel,
-} from '../../src/read-models/sql-read-model.ts';
+import { readModelTableName, readModelTables } from '../../src/read-models/read-model-tables.ts';
+import { sqlReadModel, type SqlReadModel } from '../../src/read-models/sql-read-model.ts';
 import { openSqlStore } from '../../src/store/open-store.ts';
 import type { EventStore, StoredEvent } from '../../src/store/port.ts';
 import { postgresDriver } from '../../src/store/sql/postgres-driver.ts';

@@ -5,7 +5,7 @@ import { budgetsProjection, type Projection as PureProjection } from '../../proj
 import { pureProjections } from '../../src/read-models/read-models.ts';
 import { rebuildProjection } from '../../src/read-models/rebuild.ts';
 import { readCheckpoints } from '../../src/subscriptions/checkpoint-tables.ts';
-import type { AnyTables } from '../../src/read-models/sql-read-model.ts';
+import type { AnyTables } from '../../src/read-models/read-model-tables.ts';
 import { verifyReadModels, type VerifyReport } from '../../src/read-models/verify.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { EventStore } from '../../src/store/port.ts';

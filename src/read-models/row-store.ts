@@ -1,0 +1,303 @@
+import { sql, type Kysely } from 'kysely';
+import type { Lookup, Projection as PureProjection } from '../../projections/projection.ts';
+import { LedgerError } from '../errors.ts';
+import type { StoredEvent } from '../store/port.ts';
+import { KeyFilter } from './key-filter.ts';
+import { readModelTables, type AnyTables } from './read-model-tables.ts';
+
+/** Marks a key cached as absent (a `Map` cannot tell a stored `undefined` from a missing key). */
+const ABSENT = Symbol('absent');
+
+/** Thrown by the lookup on a row neither cached nor staged: fetched, then the event is re-run. */
+class RowMiss extends Error {
+  constructor(
+    readonly table: string,
+    readonly key: string,
+  ) {
+    super(`Row ${key} of ${table} is not cached.`);
+  }
+}
+
+/** Changes by table, then key: the final row, or `null` for a delete. */
+export type StagedRows = Map<string, Map<string, unknown>>;
+
+/** A row {@link RowStore.stage} needs and does not have: fetch it, then stage the event again. */
+export interface MissingRow {
+  table: string;
+  key: string;
+}
+
+/**
+ * The rows of one pure projection as its fold sees them, in three layers that `lookup` reads in
+ * order: the changes staged since the last {@link seal} (`open`), the sealed changes being written
+ * (`sealed`), and a bounded cache of committed rows (and of keys known to be absent).
+ *
+ * The pure `lookup` is synchronous, so a row in none of the layers cannot be read on the spot:
+ * {@link stage} reports it missing, the caller fetches it ({@link fetch}) and stages the event
+ * again (pure, so re-running is safe). {@link wanted} names a batch's likely rows beforehand, so
+ * they are fetched in one query per table. For a table that was empty when the store was loaded,
+ * every row is one this store wrote: a filter of the keys written tells most absent rows apart
+ * without a query (a rebuild from position 0 creates nearly every row it ever looks up).
+ *
+ * The cache is only valid while nobody else writes the tables: the owner holds the projection's
+ * lock (a live runner) or the tables are its own (a scratch rebuild). Sealed changes enter the
+ * cache on {@link committed}; {@link rolledBack} drops every layer.
+ *
+ * Shared by the live adapter ({@link sqlReadModel}) and the catch-up of rebuilds and
+ * verification, so both write rows through the same code.
+ */
+export class RowStore {
+  readonly pure: PureProjection<AnyTables>;
+  /** Table -> SQL table name. */
+  readonly names: Map<string, string>;
+  private readonly maxCached: number;
+  /** Per table: key -> row or ABSENT, in write order (least recently written leave first). */
+  private readonly cache = new Map<string, Map<string, unknown>>();
+  private cached = 0;
+  /**
+   * For tables that were empty at load: the keys written since. A key it has never seen is
+   * absent; one it might have seen and the cache does not hold is fetched.
+   */
+  private readonly written = new Map<string, KeyFilter>();
+  private loaded = false;
+  private open: StagedRows = new Map();
+  private openCount = 0;
+  private sealed: StagedRows | undefined;
+  private readonly lookup: Lookup<AnyTables>;
+
+  constructor(pure: PureProjection<AnyTables>, options: { maxCachedRows: number }) {
+    if (!Number.isSafeInteger(options.maxCachedRows) || options.maxCachedRows < 0) {
+      throw new LedgerError('CONFIGURATION_INVALID', 'maxCachedRows must be a whole number.');
+    }
+    this.pure = pure;
+    this.names = readModelTables(pure);
+    this.maxCached = options.maxCachedRows;
+    for (const table of this.names.keys()) this.cache.set(table, new Map());
+    this.lookup = (table: string, key: string) => {
+      const found = this.known(table, key);
+      if (found === MISSING) throw new RowMiss(table, key);
+      return found === ABSENT ? undefined : found;
+    };
+  }
+
+  /** Rows staged and not yet sealed. */
+  get stagedCount(): number {
+    return this.openCount;
+  }
+
+  /** True once {@link load} ran since the last reset. */
+  get isLoaded(): boolean {
+    return this.loaded;
+  }
+
+  /**
+   * Notes the tables that are empty. Call it before the first batch, at a point where nobody else
+   * writes the tables (so an empty table holds only this store's writes from then on).
+   */
+  async load(db: Kysely<unknown>, schema: string): Promise<void> {
+    for (const [table, name] of this.names) {
+      const { rows } = await sql<{ any: boolean }>`
+        select exists (select 1 from ${sql.id(schema, name)}) as any`.execute(db);
+      if (rows[0]?.any !== true) this.written.set(table, new KeyFilter());
+    }
+    this.loaded = true;
+  }
+
+  /** The rows `events` will likely look up that no layer holds, by table (`prefetch` hints). */
+  wanted(events: Iterable<StoredEvent>): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    if (this.pure.prefetch === undefined) return out;
+    // Each key once per call: a mission's events come in runs, and every lookup costs a few
+    // hash probes into large maps.
+    const seen = new Map<string, Set<string>>();
+    for (const event of events) {
+      if (!this.pure.handles(event.type)) continue;
+      for (const { table, key } of this.pure.prefetch(event)) {
+        let keys = seen.get(table);
+        if (keys === undefined) seen.set(table, (keys = new Set()));
+        if (keys.has(key)) continue;
+        keys.add(key);
+        if (!this.names.has(table) || this.known(table, key) !== MISSING) continue;
+        let missing = out.get(table);
+        if (missing === undefined) out.set(table, (missing = []));
+        missing.push(key);
+      }
+    }
+    return out;
+  }
+
+  /** Fetches committed rows into the cache (absent ones as absent). */
+  async fetch(
+    db: Kysely<unknown>,
+    schema: string,
+    table: string,
+    keys: readonly string[],
+  ): Promise<void> {
+    if (keys.length === 0) return;
+    const { rows } = await sql<{ key: string; row: unknown }>`
+      select key, row from ${sql.id(schema, this.names.get(table)!)}
+       where key = any(${keys}::text[])`.execute(db);
+    const found = new Map(rows.map((r) => [r.key, r.row]));
+    for (const key of keys) this.remember(table, key, found.get(key) ?? ABSENT);
+  }
+
+  /**
+   * Applies `event` (one the projection handles) to the open layer, or returns the row it needs
+   * and does not have, staging nothing. Errors of the projection itself (a malformed event) throw.
+   */
+  stage(event: StoredEvent): MissingRow | undefined {
+    let changes;
+    try {
+      changes = this.pure.apply(event, this.lookup);
+    } catch (error) {
+      if (error instanceof RowMiss) return { table: error.table, key: error.key };
+      throw error;
+    }
+    for (const change of changes) {
+      if (!this.names.has(change.table)) {
+        throw new LedgerError(
+          'CONFIGURATION_INVALID',
+          `Projection ${this.pure.name} changed unknown table ${change.table}.`,
+        );
+      }
+      let rows = this.open.get(change.table);
+      if (rows === undefined) this.open.set(change.table, (rows = new Map<string, unknown>()));
+      if (!rows.has(change.key)) this.openCount += 1;
+      rows.set(change.key, change.row);
+    }
+    return undefined;
+  }
+
+  /**
+   * Closes the open layer and returns it for writing; staging goes on in a fresh one. At most one
+   * sealed layer at a time: the previous one must have been committed or rolled back.
+   */
+  seal(): StagedRows {
+    if (this.sealed !== undefined) {
+      throw new Error(`Projection ${this.pure.name}: the previous batch is still being written.`);
+    }
+    const staged = this.open;
+    this.sealed = staged;
+    this.open = new Map();
+    this.openCount = 0;
+    return staged;
+  }
+
+  /** The sealed changes have committed: they enter the cache, and the cache is trimmed. */
+  committed(): void {
+    const staged = this.sealed;
+    this.sealed = undefined;
+    if (staged === undefined) return;
+    for (const [table, rows] of staged) {
+      const written = this.written.get(table);
+      for (const [key, row] of rows) {
+        this.remember(table, key, row === null ? ABSENT : row);
+        if (row !== null) written?.add(key);
+      }
+    }
+    this.evict();
+  }
+
+  /**
+   * The write failed, or its outcome is unknown (a failed COMMIT), or someone else may write the
+   * tables next: forget everything, and load again before the next batch.
+   */
+  rolledBack(): void {
+    this.open = new Map();
+    this.openCount = 0;
+    this.sealed = undefined;
+    for (const rows of this.cache.values()) rows.clear();
+    this.cached = 0;
+    this.written.clear();
+    this.loaded = false;
+  }
+
+  /** The cached rows by table then key (`undefined`: cached as absent). For tests. */
+  cachedRows(): Map<string, Map<string, unknown>> {
+    const out = new Map<string, Map<string, unknown>>();
+    for (const [table, rows] of this.cache) {
+      if (rows.size === 0) continue;
+      const copy = new Map<string, unknown>();
+      for (const [key, row] of rows) copy.set(key, row === ABSENT ? undefined : row);
+      out.set(table, copy);
+    }
+    return out;
+  }
+
+  /** The row as the layers know it: a row, ABSENT, or MISSING when none of them knows. */
+  private known(table: string, key: string): unknown {
+    const open = this.open.get(table)?.get(key);
+    if (open !== undefined) return open === null ? ABSENT : open;
+    const sealed = this.sealed?.get(table)?.get(key);
+    if (sealed !== undefined) return sealed === null ? ABSENT : sealed;
+    const row = this.cache.get(table)?.get(key);
+    if (row !== undefined) return row;
+    const written = this.written.get(table);
+    return written !== undefined && !written.mightHave(key) ? ABSENT : MISSING;
+  }
+
+  private remember(table: string, key: string, row: unknown): void {
+    const rows = this.cache.get(table)!;
+    if (rows.delete(key)) this.cached -= 1;
+    rows.set(key, row);
+    this.cached += 1;
+  }
+
+  /** Drops the oldest rows, from the largest tables first, down to the bound. */
+  private evict(): void {
+    while (this.cached > this.maxCached) {
+      let table = '';
+      let largest = -1;
+      for (const [name, rows] of this.cache) {
+        if (rows.size > largest) [table, largest] = [name, rows.size];
+      }
+      const rows = this.cache.get(table)!;
+      let excess = Math.min(this.cached - this.maxCached, rows.size);
+      for (const key of rows.keys()) {
+        if (excess-- <= 0) break;
+        rows.delete(key);
+        this.cached -= 1;
+      }
+    }
+  }
+}
+
+/** No layer knows the row. */
+const MISSING = Symbol('missing');
+
+/** Rows per upsert statement: bounds the JSON text built at once (large strings are costly to GC). */
+const ROWS_PER_STATEMENT = 2_000;
+
+/**
+ * Writes staged changes: per table, bulk upserts and one bulk delete, each key once with its final
+ * value. Rows go through JSON (`jsonb`): they must be JSON values.
+ */
+export async function writeStagedRows(
+  db: Kysely<unknown>,
+  schema: string,
+  names: ReadonlyMap<string, string>,
+  staged: StagedRows,
+): Promise<void> {
+  for (const [table, rows] of staged) {
+    const target = sql.id(schema, names.get(table)!);
+    const deletes: string[] = [];
+    let upserts: { key: string; row: unknown }[] = [];
+    const upsert = async () => {
+      const payload = JSON.stringify(upserts);
+      upserts = [];
+      await sql`insert into ${target} (key, row)
+                select e.key, e.row
+                  from jsonb_to_recordset(${payload}::jsonb) as e(key text, row jsonb)
+                on conflict (key) do update set row = excluded.row`.execute(db);
+    };
+    for (const [key, row] of rows) {
+      if (row === null) deletes.push(key);
+      else upserts.push({ key, row });
+      if (upserts.length >= ROWS_PER_STATEMENT) await upsert();
+    }
+    if (upserts.length > 0) await upsert();
+    if (deletes.length > 0) {
+      await sql`delete from ${target} where key = any(${deletes}::text[])`.execute(db);
+    }
+  }
+}
