@@ -11,7 +11,7 @@ import { createReadModelTables, type AnyTables } from './read-model-tables.ts';
 import { RowStore, writeStagedRows, type StagedRows } from './row-store.ts';
 
 /** Events per read of the log. */
-const PAGE_SIZE = 2_000;
+const PAGE_SIZE = 2000;
 /**
  * Rows staged over all projections before they are written. A key is written once per write
  * however often it changed, so the larger this is, the fewer times a row is rewritten; it bounds
@@ -75,8 +75,8 @@ interface FlushPart {
  * It runs the same pure folds through the same {@link RowStore} as live serving, but not the live
  * runner's batches: each page of the log is read once, every projection folds each event as it
  * passes, and only the rows changed are held. When enough rows are staged they are sealed and
- * written, with every projection's checkpoint, in one transaction, while the fold goes on with the
- * next events; the next write waits for that one. So the database writes while this process
+ * written, each projection's rows with its checkpoint in a transaction of its own (all at once),
+ * while the fold goes on with the next events; the next write waits for those. So the database writes while this process
  * folds, and a row changed many times between writes is written once.
  *
  * The checkpoint moves are compare-and-set: a second writer of the same schema makes this one fail
@@ -148,30 +148,29 @@ export async function catchUpProjections(
       parts.push({ state, staged: state.rows.seal(), from: state.committed, to: state.position });
     }
     if (parts.length === 0) return;
-    const write = db
-      .transaction()
-      .execute(async (trx) => {
-        // A scratch copy is rebuilt, never recovered: no need to wait for the WAL flush.
-        await sql`set local synchronous_commit = off`.execute(trx);
-        for (const part of parts) {
+    // One transaction per projection (its rows with its checkpoint), all at once on the pool's
+    // connections: the database writes the tables in parallel while this process folds on.
+    const writes = parts.map(async (part) => {
+      const { state, to } = part;
+      try {
+        await db.transaction().execute(async (trx) => {
+          // A scratch copy is rebuilt, never recovered: no need to wait for the WAL flush.
+          await sql`set local synchronous_commit = off`.execute(trx);
           await moveCheckpoint(trx, schema, part);
-          await writeStagedRows(trx, schema, part.state.rows.names, part.staged);
-        }
-      })
-      .then(
-        () => {
-          for (const { state, to } of parts) {
-            state.rows.committed();
-            state.committed = to;
-            if (state.failure !== undefined) state.failureRecorded = true;
-            options.onProgress?.(state.pure.name, to, state.until);
-          }
-        },
-        (error: unknown) => {
-          for (const { state } of parts) state.rows.rolledBack();
-          throw error;
-        },
-      );
+          await writeStagedRows(trx, schema, state.rows.names, part.staged);
+        });
+      } catch (error) {
+        state.rows.rolledBack();
+        throw error;
+      }
+      state.rows.committed();
+      state.committed = to;
+      if (state.failure !== undefined) state.failureRecorded = true;
+      options.onProgress?.(state.pure.name, to, state.until);
+    });
+    const write = Promise.allSettled(writes).then((outcomes) => {
+      for (const outcome of outcomes) if (outcome.status === 'rejected') throw outcome.reason;
+    });
     write.catch(() => undefined); // awaited by the next flush; not unhandled meanwhile
     writing = write;
   };
