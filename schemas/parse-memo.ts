@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { fastCheck } from './fast-check.ts';
 
 type Results = WeakMap<object, z.ZodSafeParseResult<unknown>>;
 
@@ -6,7 +7,8 @@ type Results = WeakMap<object, z.ZodSafeParseResult<unknown>>;
 const memo = new WeakMap<z.ZodType, Results>();
 
 /**
- * `schema.safeParse(data)`, remembered per (schema, data object). Several projections fold the
+ * `schema.safeParse(data)`, remembered per (schema, data object), and answered by the schema's
+ * compiled {@link fastCheck} where it has one (zod still reports the issues of data it rejects). Several projections fold the
  * same stored event; when they share the event object (a rebuild reads each page once for all of
  * them) its data is validated once. Results are shared, so callers must not mutate them — which
  * the pure folds never do.
@@ -17,7 +19,9 @@ export function safeParseStored<T>(schema: z.ZodType<T>, data: unknown): z.ZodSa
   if (results === undefined) memo.set(schema, (results = new WeakMap()));
   let result = results.get(data);
   if (result === undefined) {
-    result = schema.safeParse(data);
+    // Accepted data is zod's output value for value (strict objects, no transforms): no copy.
+    const check = fastCheck(schema);
+    result = check !== undefined && check(data) ? { success: true, data } : schema.safeParse(data);
     results.set(data, result);
   }
   return result as z.ZodSafeParseResult<T>;
