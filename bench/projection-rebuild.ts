@@ -127,8 +127,9 @@ export async function benchProjectionRebuild(): Promise<void> {
       `seeded ${EVENTS} events in ${((performance.now() - started) / 1000).toFixed(0)} s`,
     );
   }
-  const { rows: size } = await admin.query<{ mb: string }>(
-    `select (pg_total_relation_size('"${schema}".events') / 1048576)::text as mb`,
+  const { rows: size } = await admin.query<{ mb: string; missions: string }>(
+    `select (pg_total_relation_size('"${schema}".events') / 1048576)::text as mb,
+            (select count(*) from "${schema}".events where type = 'mission.dispatched')::text as missions`,
   );
   try {
     const raw = await runChild('raw', schema);
@@ -167,7 +168,7 @@ export async function benchProjectionRebuild(): Promise<void> {
     const markdown = [
       '## Projection rebuild on PostgreSQL',
       '',
-      `\`npm run bench -- projection-rebuild\`, run ${new Date().toISOString().slice(0, 10)}. A log of ${fmt(EVENTS)} events (${size[0]?.mb ?? '?'} MB with indexes): copies of six mission lifecycles made through the real command path (dispatch, accepted, progress, a rejected report for every third mission, then completed, failed, blocked, timed out, cancelled or still running), about ${fmt(Math.round(EVENTS / 8.5))} missions over 1,000 VP sessions, interleaved 500 missions at a time. Each row is a separate process, so its peak RSS is its own. Rebuilds run the code \`ledger replay --verify\` and \`ledger projections rebuild\` run (\`catchUpProjections\`: one read of the log in pages of 2,000 for all projections, every projection folding each event as it passes, ${fmt(CATCH_UP_FLUSH_ROWS)} staged rows per write, writes overlapping the fold, ${fmt(CATCH_UP_CACHED_ROWS)} cached rows per projection, unlogged tables without secondary indexes) into a fresh schema, from position 0 to the head. The baseline is a raw keyset read of the same table with \`pg\` (pages of 2,000, JSON parsed), run first and last; their mean is the 100%. "events/s" counts log events: a projection reads every one of them.`,
+      `\`npm run bench -- projection-rebuild\`, run ${new Date().toISOString().slice(0, 10)}. A log of ${fmt(EVENTS)} events (${size[0]?.mb ?? '?'} MB with indexes): copies of six mission lifecycles made through the real command path (dispatch, accepted, progress, a rejected report for every third mission, then completed, failed, blocked, timed out, cancelled or still running), ${fmt(Number(size[0]?.missions ?? 0))} missions over 1,000 VP sessions, interleaved 500 missions at a time. Each row is a separate process, so its peak RSS is its own. Rebuilds run the code \`ledger replay --verify\` and \`ledger projections rebuild\` run (\`catchUpProjections\`: one read of the log in pages of 2,000 for all projections, every projection folding each event as it passes, ${fmt(CATCH_UP_FLUSH_ROWS)} staged rows per write, writes overlapping the fold, ${fmt(CATCH_UP_CACHED_ROWS)} cached rows per projection, unlogged tables without secondary indexes) into a fresh schema, from position 0 to the head. The baseline is a raw keyset read of the same table with \`pg\` (pages of 2,000, JSON parsed), run first and last; their mean is the 100%. "events/s" counts log events: a projection reads every one of them.`,
       '',
       '| run | events | seconds | CPU seconds | events/s | of raw read | peak RSS MB |',
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',

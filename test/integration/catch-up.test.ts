@@ -1,8 +1,5 @@
-import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, sql } from 'kysely';
-import { PGliteDialect } from 'kysely-pglite-dialect';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { describe, expect, it } from 'vitest';
 import {
   projections,
   replayProjection,
@@ -18,66 +15,16 @@ import {
   setTablesLogged,
   type AnyTables,
 } from '../../src/read-models/read-model-tables.ts';
-import { openSqlStore } from '../../src/store/open-store.ts';
-import type { EventStore, StoredEvent } from '../../src/store/port.ts';
-import { postgresDriver } from '../../src/store/sql/postgres-driver.ts';
-import type { SqlDriver } from '../../src/store/sql/sql-store.ts';
+import type { EventStore } from '../../src/store/port.ts';
 import { readCheckpoints } from '../../src/subscriptions/checkpoint-tables.ts';
-import { TEST_PG_URL, adminQuery, dropSchemas, freshSchemaName } from '../support/postgres.ts';
+import {
+  appendAll,
+  readModelBackends,
+  type ReadModelFixture as Fixture,
+} from '../support/read-model-backends.ts';
 import { realisticLog } from '../unit/support/projection-given.ts';
 
-interface Fixture {
-  store: EventStore;
-  db: Kysely<unknown>;
-  schema: string;
-}
-
-let pglite: Kysely<unknown>;
-let counter = 0;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  await adminQuery('select 1'); // PostgreSQL is required: fails loudly when it is down
-  pglite = new Kysely<unknown>({ dialect: new PGliteDialect(await PGlite.create()) });
-}, 30_000);
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
-afterAll(async () => {
-  await pglite.destroy();
-  await dropSchemas();
-});
-
-const backends: { name: string; open(): Promise<Fixture> }[] = [
-  {
-    name: 'PGlite',
-    async open() {
-      counter += 1;
-      const shared: SqlDriver = {
-        db: pglite as unknown as SqlDriver['db'],
-        close: () => Promise.resolve(),
-      };
-      const store = await openSqlStore(shared, { schema: `culog_${counter}` });
-      cleanups.push(() => store.close());
-      return { store, db: pglite, schema: `cusql_${counter}` };
-    },
-  },
-  {
-    name: 'PostgreSQL',
-    async open() {
-      const store = await openSqlStore(postgresDriver(TEST_PG_URL), {
-        schema: freshSchemaName('culog'),
-      });
-      const pool = new pg.Pool({ connectionString: TEST_PG_URL, max: 4 });
-      const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
-      cleanups.push(async () => {
-        await store.close();
-        await db.destroy();
-      });
-      return { store, db, schema: freshSchemaName('cusql') };
-    },
-  },
-];
+const backends = readModelBackends('cu', { poolMax: 4 });
 
 const pures = projections as unknown as PureProjection<AnyTables>[];
 
@@ -92,12 +39,6 @@ const typeCounts: PureProjection<{ type_counts: { type: string; n: number } }> =
     return [{ table: 'type_counts', key: rowKey(event.type), row: { type: event.type, n } }];
   },
 };
-
-async function appendAll(store: EventStore, events: readonly StoredEvent[]): Promise<void> {
-  for (const event of events) {
-    await store.append(event.stream, [{ type: event.type, data: event.data }]);
-  }
-}
 
 /** What the pure fold makes of the log up to `until`, as JSON (what `jsonb` holds). */
 async function expected(store: EventStore, pure: PureProjection<AnyTables>, until: number) {

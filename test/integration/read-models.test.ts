@@ -1,8 +1,5 @@
-import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, sql } from 'kysely';
-import { PGliteDialect } from 'kysely-pglite-dialect';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   projections,
   replayProjection,
@@ -12,80 +9,23 @@ import {
 import { digestOf, readModelSnapshot, scanTable } from '../../src/read-models/compare-tables.ts';
 import { readModelTableName, readModelTables } from '../../src/read-models/read-model-tables.ts';
 import { sqlReadModel, type SqlReadModel } from '../../src/read-models/sql-read-model.ts';
-import { openSqlStore } from '../../src/store/open-store.ts';
-import type { EventStore, StoredEvent } from '../../src/store/port.ts';
-import { postgresDriver } from '../../src/store/sql/postgres-driver.ts';
-import type { SqlDriver } from '../../src/store/sql/sql-store.ts';
+import type { EventStore } from '../../src/store/port.ts';
 import type { Projection } from '../../src/subscriptions/projection.ts';
 import { ProjectionRunner } from '../../src/subscriptions/projection-runner.ts';
-import { TEST_PG_URL, adminQuery, dropSchemas, freshSchemaName } from '../support/postgres.ts';
+import {
+  appendAll,
+  readModelBackends,
+  type ReadModelFixture as Fixture,
+} from '../support/read-model-backends.ts';
 import { realisticLog } from '../unit/support/projection-given.ts';
 
-interface Fixture {
-  store: EventStore;
-  db: Kysely<unknown>;
-  schema: string;
-}
-
-let pglite: Kysely<unknown>;
-let counter = 0;
-const cleanups: (() => Promise<void>)[] = [];
 const runners: ProjectionRunner<unknown>[] = [];
-
-beforeAll(async () => {
-  await adminQuery('select 1'); // PostgreSQL is required: fails loudly when it is down
-  pglite = new Kysely<unknown>({ dialect: new PGliteDialect(await PGlite.create()) });
-}, 30_000);
+const backends = readModelBackends('rm', { pollIntervalMs: 50 });
 afterEach(async () => {
   for (const runner of runners.splice(0)) await runner.stop();
-  for (const cleanup of cleanups.splice(0)) await cleanup();
 });
-afterAll(async () => {
-  await pglite.destroy();
-  await dropSchemas();
-});
-
-const backends: { name: string; open(): Promise<Fixture> }[] = [
-  {
-    name: 'PGlite',
-    async open() {
-      counter += 1;
-      const shared: SqlDriver = {
-        db: pglite as unknown as SqlDriver['db'],
-        close: () => Promise.resolve(),
-      };
-      const store = await openSqlStore(shared, { schema: `rmlog_${counter}`, pollIntervalMs: 50 });
-      cleanups.push(() => store.close());
-      return { store, db: pglite, schema: `rmsql_${counter}` };
-    },
-  },
-  {
-    name: 'PostgreSQL',
-    async open() {
-      const store = await openSqlStore(postgresDriver(TEST_PG_URL), {
-        schema: freshSchemaName('rmlog'),
-        pollIntervalMs: 50,
-      });
-      const pool = new pg.Pool({ connectionString: TEST_PG_URL, max: 8 }); // a connection held per runner
-      pool.on('error', () => undefined);
-      const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
-      cleanups.push(async () => {
-        await store.close();
-        await db.destroy();
-      });
-      return { store, db, schema: freshSchemaName('rmsql') };
-    },
-  },
-];
 
 const pures = projections as unknown as PureProjection<Record<string, unknown>>[];
-
-/** Appends stored events (as the projections' test log built them) one by one to `store`. */
-async function appendAll(store: EventStore, events: readonly StoredEvent[]): Promise<void> {
-  for (const event of events) {
-    await store.append(event.stream, [{ type: event.type, data: event.data }]);
-  }
-}
 
 function start(f: Fixture, projection: Projection, batchSize = 500): ProjectionRunner<unknown> {
   const runner = new ProjectionRunner<unknown>({
