@@ -64,13 +64,22 @@ export interface MissionStateRow {
   /** Global position and stream revision of the latest event that changed the row. */
   last_position: number;
   last_revision: number;
-  /** The dispatch as accepted: the rest of the fold's input (budget, constraints, ...). */
+}
+
+/**
+ * The dispatch of a mission as accepted, primary key `mission_id`: the rest of the fold's input
+ * (objective, budget, constraints, ...). Written once, with the mission's first row; kept apart
+ * because it never changes while the state row is rewritten by every callback.
+ */
+export interface MissionDispatchRow {
+  mission_id: string;
   dispatch: MissionDispatch;
 }
 
 /** The tables of {@link missionStateProjection}. */
 export interface MissionStateTables {
   mission_state: MissionStateRow;
+  mission_dispatches: MissionDispatchRow;
 }
 
 const NAME = 'mission_state';
@@ -90,6 +99,7 @@ export function missionStateRow(
   event: Pick<StoredEvent, 'position' | 'revision'>,
 ): MissionStateRow {
   const { dispatch, last_event: last, final } = state;
+  // The dispatch itself is in `mission_dispatches`; the row keeps what reads filter on.
   return {
     mission_id: state.mission_id,
     status: state.status,
@@ -122,16 +132,15 @@ export function missionStateRow(
     rejected_count: state.rejected_count,
     last_position: event.position,
     last_revision: event.revision,
-    dispatch,
   };
 }
 
-/** The fold state a row was made of: the inverse of {@link missionStateRow}. */
-export function missionStateOfRow(row: MissionStateRow): MissionState {
+/** The fold state a row (with its mission's dispatch) was made of: the inverse of {@link missionStateRow}. */
+export function missionStateOfRow(row: MissionStateRow, dispatch: MissionDispatch): MissionState {
   return {
     mission_id: row.mission_id,
     status: row.status,
-    dispatch: row.dispatch,
+    dispatch,
     vp_session_id: row.vp_session_id,
     workspace_key: row.workspace_key,
     trace_id: row.trace_id,
@@ -141,7 +150,7 @@ export function missionStateOfRow(row: MissionStateRow): MissionState {
       llm_calls: row.usage_llm_calls,
       estimated_cost_usd: row.usage_cost_usd,
     },
-    budget: row.dispatch.budget,
+    budget: dispatch.budget,
     last_event:
       row.latest_event_type === null
         ? null
@@ -170,14 +179,16 @@ export function missionStateOfRow(row: MissionStateRow): MissionState {
 }
 
 /**
- * `mission_state`: one row per mission, the `evolveMission` fold of its stream. Reads every event
+ * `mission_state`: one row per mission (and its dispatch, apart), the `evolveMission` fold of its
+ * stream. Reads every event
  * type of a `mission-{id}` stream; rejections recorded in `ledger-rejections` name no existing
  * mission and are ignored. Events the fold ignores (a second dispatch, anything before the
  * dispatch) change nothing.
  */
 export const missionStateProjection: Projection<MissionStateTables> = {
   name: NAME,
-  version: 1,
+  // 2: the dispatch moved out of the state row into `mission_dispatches`.
+  version: 2,
   tables: {
     mission_state: {
       primaryKey: ['mission_id'],
@@ -190,21 +201,45 @@ export const missionStateProjection: Projection<MissionStateTables> = {
         ['vp_id', 'dispatched_at'],
       ],
     },
+    mission_dispatches: {
+      primaryKey: ['mission_id'],
+      description: 'The accepted dispatch of each mission, written once.',
+    },
   },
   handles: (type) => handled.has(type),
   prefetch(event) {
     const missionId = missionIdOfStream(event.stream);
-    return missionId === undefined ? [] : [{ table: 'mission_state', key: missionId }];
+    return missionId === undefined
+      ? []
+      : [
+          { table: 'mission_state', key: missionId },
+          { table: 'mission_dispatches', key: missionId },
+        ];
   },
   apply(event: StoredEvent, lookup: Lookup<MissionStateTables>): RowChange<MissionStateTables>[] {
     const missionId = missionIdOfStream(event.stream);
     if (!handled.has(event.type) || missionId === undefined) return [];
     const previous = lookup('mission_state', missionId);
-    const before = previous === undefined ? undefined : missionStateOfRow(previous);
+    let before: MissionState | undefined;
+    if (previous !== undefined) {
+      const dispatch = lookup('mission_dispatches', missionId);
+      if (dispatch === undefined) {
+        throw new Error(`mission_dispatches has no row for mission ${missionId}.`);
+      }
+      before = missionStateOfRow(previous, dispatch.dispatch);
+    }
     const after = foldingEvent(NAME, event, () => evolveMission(before, event));
     if (after === undefined || after === before) return [];
-    return [
+    const changes: RowChange<MissionStateTables>[] = [
       { table: 'mission_state', key: missionId, row: missionStateRow(after, previous, event) },
     ];
+    if (before === undefined) {
+      changes.push({
+        table: 'mission_dispatches',
+        key: missionId,
+        row: { mission_id: missionId, dispatch: after.dispatch },
+      });
+    }
+    return changes;
   },
 };

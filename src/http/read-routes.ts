@@ -81,9 +81,11 @@ export function readRoutes(deps: ReadRouteDeps): Router {
         },
         { limit, ...(after === undefined ? {} : { after }) },
       );
-      const last = result.rows.at(-1);
+      const last = result.rows.at(-1)?.row;
       res.json({
-        missions: result.rows.map((row) => missionView(missionStateOfRow(row), row.last_revision)),
+        missions: result.rows.map(({ row, dispatch }) =>
+          missionView(missionStateOfRow(row, dispatch.dispatch), row.last_revision),
+        ),
         next_cursor:
           result.more && last !== undefined
             ? encodeCursor({ sort: last.dispatched_at, key: last.mission_id })

@@ -8,7 +8,7 @@ import {
   readCheckpoints,
 } from '../subscriptions/checkpoint-tables.ts';
 import { createReadModelTables, type AnyTables } from './read-model-tables.ts';
-import { RowStore, writeStagedRows, type StagedRows } from './row-store.ts';
+import { RowStore, writeStagedRows, type MissingRow, type StagedRows } from './row-store.ts';
 
 /** Events per read of the log. */
 const PAGE_SIZE = 2000;
@@ -206,18 +206,13 @@ export async function catchUpProjections(
           if (state.failure !== undefined || event.position <= state.position) continue;
           if (event.position > state.until) continue;
           if (state.pure.handles(event.type)) {
-            try {
-              for (
-                let missing = state.rows.stage(event);
-                missing !== undefined;
-                missing = state.rows.stage(event)
-              ) {
-                await state.rows.fetch(db, schema, missing.table, [missing.key]);
-              }
-            } catch (error) {
-              state.failure = `${error instanceof Error ? error.message : String(error)} (position ${event.position})`;
-              continue;
+            // Only the fold's own errors stall the projection; a failed fetch fails the catch-up.
+            let missing = stageOrFail(state, event);
+            while (missing !== undefined && missing !== FAILED) {
+              await state.rows.fetch(db, schema, missing.table, [missing.key]);
+              missing = stageOrFail(state, event);
             }
+            if (missing === FAILED) continue;
           }
           state.position = event.position;
         }
@@ -255,6 +250,21 @@ export async function catchUpProjections(
     );
   }
   return options.targets.map(({ pure }) => outcomes.get(pure.name)!);
+}
+
+const FAILED = Symbol('failed');
+
+/** Stages `event`, or records why the projection cannot apply it (then returns FAILED). */
+function stageOrFail(
+  state: TargetState,
+  event: StoredEvent,
+): MissingRow | typeof FAILED | undefined {
+  try {
+    return state.rows.stage(event);
+  } catch (error) {
+    state.failure = `${error instanceof Error ? error.message : String(error)} (position ${event.position})`;
+    return FAILED;
+  }
 }
 
 function stalledError(projection: string, position: Position, error: string): LedgerError {

@@ -6,7 +6,7 @@ import type {
   MissionStatusCountRow,
   RejectionCountRow,
 } from '../../projections/mission-health.ts';
-import type { MissionStateRow } from '../../projections/mission-state.ts';
+import type { MissionDispatchRow, MissionStateRow } from '../../projections/mission-state.ts';
 import type { MissionStatus, MissionType } from '../../schemas/index.ts';
 
 /*
@@ -84,8 +84,9 @@ export async function listMissions(
   models: ReadModelTables,
   filter: MissionFilter,
   page: { limit: number; after?: Keyset },
-): Promise<AsOf<Page<MissionStateRow>>> {
+): Promise<AsOf<Page<{ row: MissionStateRow; dispatch: MissionDispatchRow }>>> {
   const table = models.table('mission_state', 'mission_state');
+  const dispatches = models.table('mission_state', 'mission_dispatches');
   const where: RawBuilder<unknown>[] = [];
   for (const column of ['status', 'mission_type', 'vp_id'] as const) {
     const value = filter[column];
@@ -96,15 +97,16 @@ export async function listMissions(
   }
   const condition = where.length === 0 ? sql`true` : sql.join(where, sql` and `);
   return atCheckpoint(models, 'mission_state', async (trx) => {
-    const { rows } = await sql<{ row: MissionStateRow }>`
-      select row from ${table}
-       where ${condition}
-       order by (row->>'dispatched_at') desc, key desc
-       limit ${page.limit + 1}`.execute(trx);
-    return paged(
-      rows.map((r) => r.row),
-      page.limit,
-    );
+    // The page from the state table's index, then each mission's dispatch by key.
+    const { rows } = await sql<{ row: MissionStateRow; dispatch: MissionDispatchRow }>`
+      select s.row, d.row as dispatch
+        from (select key, row from ${table}
+               where ${condition}
+               order by (row->>'dispatched_at') desc, key desc
+               limit ${page.limit + 1}) s
+        join ${dispatches} d on d.key = s.key
+       order by (s.row->>'dispatched_at') desc, s.key desc`.execute(trx);
+    return paged(rows, page.limit);
   });
 }
 

@@ -87,7 +87,7 @@ describe('replay integrity on PostgreSQL', () => {
     expectIdentical(report, head);
     const rows = (name: string) =>
       report.projections.find((p) => p.projection === name)!.tables.map((t) => t.live.rows);
-    expect(rows('mission_state')).toEqual([400]);
+    expect(rows('mission_state')).toEqual([400, 400]); // mission_state and mission_dispatches
     expect(rows('budgets')).toEqual([400]);
 
     // The scratch schema is gone, the live one untouched.

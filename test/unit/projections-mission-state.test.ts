@@ -4,6 +4,7 @@ import {
   missionStateProjection,
   replayProjection,
   snapshot,
+  type MissionDispatchRow,
   type MissionStateRow,
 } from '../../projections/index.ts';
 import { foldMission } from '../../src/domain/mission/index.ts';
@@ -113,15 +114,18 @@ describe('mission_state', () => {
 
   it('a whole mission: the row is the domain fold of its stream, plus closing facts', () => {
     const log = realisticLog();
-    const rows = snapshot(replayProjection(projection, log.events))
-      .mission_state as MissionStateRow[];
+    const tables = snapshot(replayProjection(projection, log.events));
+    const rows = tables.mission_state as MissionStateRow[];
+    const dispatches = tables.mission_dispatches as MissionDispatchRow[];
+    expect(dispatches.map((d) => d.mission_id)).toEqual(rows.map((row) => row.mission_id));
     expect(rows.map((row) => [row.mission_id, row.status])).toEqual([
       [MISSION_ID, 'completed'],
       ['msn_01JD9A0RESEARCH0000000000B', 'failed'],
     ]);
     for (const row of rows) {
       const stream = log.events.filter((event) => event.stream === `mission-${row.mission_id}`);
-      expect(missionStateOfRow(row)).toEqual(foldMission(stream));
+      const dispatch = dispatches.find((d) => d.mission_id === row.mission_id)!.dispatch;
+      expect(missionStateOfRow(row, dispatch)).toEqual(foldMission(stream));
       expect(row.last_position).toBe(stream.at(-1)!.position);
     }
     expect(rows[0]).toMatchObject({
