@@ -244,7 +244,9 @@ export async function benchApiCallbacks(): Promise<void> {
     }
   } finally {
     await Promise.all([stop(ledger), stop(bare)]);
+    // The log, and the read models `ledger serve` built beside it.
     await admin.query(`drop schema if exists ${schema} cascade`);
+    await admin.query(`drop schema if exists ${schema}_read_models cascade`);
     await admin.end();
     await rm(dir, { recursive: true, force: true });
   }
