@@ -85,6 +85,11 @@ export class RowStore {
     return this.openCount;
   }
 
+  /** True while changes are staged or sealed: a batch neither committed nor rolled back. */
+  get pending(): boolean {
+    return this.openCount > 0 || this.sealed !== undefined;
+  }
+
   /** True once {@link load} ran since the last reset. */
   get isLoaded(): boolean {
     return this.loaded;

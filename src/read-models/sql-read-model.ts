@@ -2,11 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Projection as PureProjection } from '../../projections/projection.ts';
 import type { StoredEvent } from '../store/port.ts';
 import type { Projection } from '../subscriptions/projection.ts';
-import {
-  createReadModelTables,
-  type AnyTables,
-  type CreateTablesOptions,
-} from './read-model-tables.ts';
+import { createReadModelTables, type AnyTables } from './read-model-tables.ts';
 import { RowStore, writeStagedRows } from './row-store.ts';
 
 /** Default bound of the row cache, over all of a projection's tables. */
@@ -23,7 +19,7 @@ export interface SqlReadModel extends Projection {
   cachedRows(): Map<string, Map<string, unknown>>;
 }
 
-export interface SqlReadModelOptions extends CreateTablesOptions {
+export interface SqlReadModelOptions {
   /** Most rows kept in memory between batches (least recently written leave first). Default 20,000. */
   maxCachedRows?: number;
 }
@@ -55,8 +51,6 @@ export function sqlReadModel<Tables>(
   const rows = new RowStore(pure, {
     maxCachedRows: options.maxCachedRows ?? DEFAULT_MAX_CACHED_ROWS,
   });
-  /** A batch was staged and neither committed nor rolled back as far as we were told. */
-  let inFlight = false;
 
   return {
     name: pure.name,
@@ -65,16 +59,15 @@ export function sqlReadModel<Tables>(
     handles: (type) => pure.handles(type),
 
     async setup(db: Kysely<unknown>, schema: string) {
-      const { created } = await createReadModelTables(db, schema, pure, options);
+      const { created } = await createReadModelTables(db, schema, pure);
       // Loaded lazily in the first batch: a standby's cache would be stale by then.
       rows.rolledBack();
-      inFlight = false;
       return created;
     },
 
     async apply(trx: Transaction<unknown>, events: readonly StoredEvent[], schema: string) {
-      if (inFlight) rows.rolledBack(); // unknown state: start over
-      inFlight = true;
+      // A batch neither committed nor rolled back as far as we were told: start over.
+      if (rows.pending) rows.rolledBack();
       // After the checkpoint row is locked: nobody writes these tables until we commit.
       if (!rows.isLoaded) await rows.load(trx, schema);
       for (const [table, keys] of rows.wanted(events)) await rows.fetch(trx, schema, table, keys);
@@ -88,12 +81,10 @@ export function sqlReadModel<Tables>(
     },
 
     committed() {
-      inFlight = false;
       rows.committed();
     },
 
     rolledBack() {
-      inFlight = false;
       // The batch may have committed after all (a failed COMMIT), or another runner may write
       // next: start over in the next batch.
       rows.rolledBack();
