@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Lookup, Projection as PureProjection } from '../../projections/projection.ts';
 import { LedgerError } from '../errors.ts';
 import type { StoredEvent } from '../store/port.ts';
@@ -274,35 +274,48 @@ const MISSING = Symbol('missing');
 const ROWS_PER_STATEMENT = 2_000;
 
 /**
- * Writes staged changes: per table, bulk upserts and one bulk delete, each key once with its final
- * value. Rows go through JSON (`jsonb`): they must be JSON values.
+ * The statements that write staged changes, each taking effect only where `gate` (a SQL
+ * condition) holds: per table, bulk upserts of at most {@link ROWS_PER_STATEMENT} rows and one bulk
+ * delete, each key once with its final value. Lazy: each upsert's JSON is built when it is
+ * reached. Rows go through JSON (`jsonb`): they must be JSON values.
  */
+export function* stagedRowWrites(
+  schema: string,
+  names: ReadonlyMap<string, string>,
+  staged: StagedRows,
+  gate: RawBuilder<unknown> = sql`true`,
+): Generator<RawBuilder<unknown>> {
+  for (const [table, rows] of staged) {
+    const target = sql.id(schema, names.get(table)!);
+    const deletes: string[] = [];
+    let upserts: { key: string; row: unknown }[] = [];
+    const upsert = () => {
+      const payload = JSON.stringify(upserts);
+      upserts = [];
+      return sql`insert into ${target} (key, row)
+                 select e.key, e.row
+                   from jsonb_to_recordset(${payload}::jsonb) as e(key text, row jsonb)
+                  where ${gate}
+                 on conflict (key) do update set row = excluded.row`;
+    };
+    for (const [key, row] of rows) {
+      if (row === null) deletes.push(key);
+      else upserts.push({ key, row });
+      if (upserts.length >= ROWS_PER_STATEMENT) yield upsert();
+    }
+    if (upserts.length > 0) yield upsert();
+    if (deletes.length > 0) {
+      yield sql`delete from ${target} where key = any(${deletes}::text[]) and ${gate}`;
+    }
+  }
+}
+
+/** Writes staged changes ({@link stagedRowWrites}), one statement after another. */
 export async function writeStagedRows(
   db: Kysely<unknown>,
   schema: string,
   names: ReadonlyMap<string, string>,
   staged: StagedRows,
 ): Promise<void> {
-  for (const [table, rows] of staged) {
-    const target = sql.id(schema, names.get(table)!);
-    const deletes: string[] = [];
-    let upserts: { key: string; row: unknown }[] = [];
-    const upsert = async () => {
-      const payload = JSON.stringify(upserts);
-      upserts = [];
-      await sql`insert into ${target} (key, row)
-                select e.key, e.row
-                  from jsonb_to_recordset(${payload}::jsonb) as e(key text, row jsonb)
-                on conflict (key) do update set row = excluded.row`.execute(db);
-    };
-    for (const [key, row] of rows) {
-      if (row === null) deletes.push(key);
-      else upserts.push({ key, row });
-      if (upserts.length >= ROWS_PER_STATEMENT) await upsert();
-    }
-    if (upserts.length > 0) await upsert();
-    if (deletes.length > 0) {
-      await sql`delete from ${target} where key = any(${deletes}::text[])`.execute(db);
-    }
-  }
+  for (const write of stagedRowWrites(schema, names, staged)) await write.execute(db);
 }

@@ -1,9 +1,9 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { Projection as PureProjection } from '../../projections/projection.ts';
 import type { StoredEvent } from '../store/port.ts';
 import type { Projection } from '../subscriptions/projection.ts';
 import { createReadModelTables, type AnyTables } from './read-model-tables.ts';
-import { RowStore, writeStagedRows } from './row-store.ts';
+import { RowStore, stagedRowWrites } from './row-store.ts';
 
 /** Default bound of the row cache, over all of a projection's tables. */
 export const DEFAULT_MAX_CACHED_ROWS = 20_000;
@@ -34,8 +34,10 @@ export interface SqlReadModelOptions {
  * unknown is fetched when the fold asks for it, and the event is run again.
  *
  * A batch's changes are staged (and read back by later events of the batch), then written with
- * one bulk upsert and one bulk delete per table. They enter the cache only on `committed`;
- * `rolledBack` drops them and the whole cache.
+ * one bulk upsert and one bulk delete per table. With `prepare` (what the runner uses) those
+ * writes go out in the same statement as the checkpoint move, gated on it; `apply` runs them in
+ * the runner's transaction instead. They enter the cache only on `committed`; `rolledBack` drops
+ * them and the whole cache.
  *
  * One adapter instance serves one runner. Rows go through JSON (`jsonb`): they must be JSON values.
  *
@@ -52,11 +54,28 @@ export function sqlReadModel<Tables>(
     maxCachedRows: options.maxCachedRows ?? DEFAULT_MAX_CACHED_ROWS,
   });
 
+  const prepare = async (db: Kysely<unknown>, events: readonly StoredEvent[], schema: string) => {
+    // A batch neither committed nor rolled back as far as we were told: start over.
+    if (rows.pending) rows.rolledBack();
+    // The runner holds the projection's lock: nobody else writes these tables meanwhile.
+    if (!rows.isLoaded) await rows.load(db, schema);
+    for (const [table, keys] of rows.wanted(events)) await rows.fetch(db, schema, table, keys);
+    for (const event of events) {
+      if (!pure.handles(event.type)) continue;
+      for (let missing = rows.stage(event); missing !== undefined; missing = rows.stage(event)) {
+        await rows.fetch(db, schema, missing.table, [missing.key]);
+      }
+    }
+    const staged = rows.seal();
+    return (gate: RawBuilder<unknown>) => [...stagedRowWrites(schema, rows.names, staged, gate)];
+  };
+
   return {
     name: pure.name,
     version: pure.version,
     pure,
     handles: (type) => pure.handles(type),
+    prepare,
 
     async setup(db: Kysely<unknown>, schema: string) {
       const { created } = await createReadModelTables(db, schema, pure);
@@ -66,18 +85,8 @@ export function sqlReadModel<Tables>(
     },
 
     async apply(trx: Transaction<unknown>, events: readonly StoredEvent[], schema: string) {
-      // A batch neither committed nor rolled back as far as we were told: start over.
-      if (rows.pending) rows.rolledBack();
-      // After the checkpoint row is locked: nobody writes these tables until we commit.
-      if (!rows.isLoaded) await rows.load(trx, schema);
-      for (const [table, keys] of rows.wanted(events)) await rows.fetch(trx, schema, table, keys);
-      for (const event of events) {
-        if (!pure.handles(event.type)) continue;
-        for (let missing = rows.stage(event); missing !== undefined; missing = rows.stage(event)) {
-          await rows.fetch(trx, schema, missing.table, [missing.key]);
-        }
-      }
-      await writeStagedRows(trx, schema, rows.names, rows.seal());
+      const writes = await prepare(trx, events, schema);
+      for (const write of writes(sql`true`)) await write.execute(trx);
     },
 
     committed() {

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Position, StoredEvent } from '../store/port.ts';
 
 /** A projection's lifecycle state as recorded in `projection_checkpoints.status`. */
@@ -137,6 +137,37 @@ export async function advanceCheckpoint<DB>(
      where name = ${name} and position = ${from.position}
        and generation = ${from.generation}`.execute(db);
   return Number(result.numAffectedRows ?? 0) === 1;
+}
+
+/**
+ * {@link advanceCheckpoint} and a batch's writes in one statement, so one round trip and one
+ * implicit transaction: the checkpoint moves in a data-modifying CTE, and each write (from
+ * `writes`) is gated on that CTE having moved it, so a checkpoint that was not at `from` writes
+ * nothing. Returns whether it moved. The commit does not wait for the WAL flush (the transaction's
+ * own `synchronous_commit = off`): a read model is derived data, and a batch lost in a crash rolls
+ * back with its checkpoint and is applied again.
+ */
+export async function advanceCheckpointWith<DB>(
+  db: Kysely<DB>,
+  schema: string,
+  name: string,
+  from: { position: Position; generation: number },
+  to: Position,
+  writes: (gate: RawBuilder<unknown>) => RawBuilder<unknown>[],
+): Promise<boolean> {
+  const gate = sql`exists (select from checkpoint)`;
+  const ctes = writes(gate).map((write, i) => sql`, ${sql.id(`write_${i}`)} as (${write})`);
+  const { rows } = await sql<{ moved: number }>`
+    with checkpoint as (
+      update ${table(schema, 'projection_checkpoints')}
+         set position = ${to}, status = 'running', error = null, updated_at = now()
+       where name = ${name} and position = ${from.position}
+         and generation = ${from.generation}
+      returning 1
+    )${sql.join(ctes, sql``)}
+    select (select count(*) from checkpoint)::int as moved,
+           set_config('synchronous_commit', 'off', true) as synchronous_commit`.execute(db);
+  return Number(rows[0]?.moved ?? 0) === 1;
 }
 
 /** Sets the status (and error) without moving the position. */

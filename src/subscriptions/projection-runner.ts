@@ -4,6 +4,7 @@ import type { EventStore, Position, StoredEvent } from '../store/port.ts';
 import { assertSchemaName } from '../store/sql/migrations.ts';
 import {
   advanceCheckpoint,
+  advanceCheckpointWith,
   createCheckpointTables,
   lockSetup,
   parkEvent,
@@ -413,27 +414,42 @@ export class ProjectionRunner<DB> {
     const last = events.at(-1);
     if (last === undefined) return;
     const from = this.position;
+    const handles = this.projection.handles?.bind(this.projection);
+    const handled = handles === undefined ? events : events.filter((e) => handles(e.type));
+    const checkpoint = { position: from, generation: this.generation };
     try {
-      await db.transaction().execute(async (trx) => {
-        // A read model is derived data: a batch lost in a crash rolls back with its checkpoint and
-        // is applied again, so it need not wait for the WAL flush.
-        await sql`set local synchronous_commit = off`.execute(trx);
-        // First, so the row lock serialises any other writer before the projection writes.
-        if (
-          !(await advanceCheckpoint(
-            trx,
-            this.schema,
-            this.projection.name,
-            { position: from, generation: this.generation },
-            last.position,
-          ))
-        ) {
-          throw new OwnershipLost(`The checkpoint of ${this.projection.name} moved.`);
-        }
-        const handles = this.projection.handles?.bind(this.projection);
-        const handled = handles === undefined ? events : events.filter((e) => handles(e.type));
-        if (handled.length > 0) await this.projection.apply(trx, handled, this.schema);
-      });
+      if (this.projection.prepare !== undefined) {
+        const writes =
+          handled.length > 0 ? await this.projection.prepare(db, handled, this.schema) : () => [];
+        const moved = await advanceCheckpointWith(
+          db,
+          this.schema,
+          this.projection.name,
+          checkpoint,
+          last.position,
+          writes,
+        );
+        if (!moved) throw new OwnershipLost(`The checkpoint of ${this.projection.name} moved.`);
+      } else {
+        await db.transaction().execute(async (trx) => {
+          // A read model is derived data: a batch lost in a crash rolls back with its checkpoint
+          // and is applied again, so it need not wait for the WAL flush.
+          await sql`set local synchronous_commit = off`.execute(trx);
+          // First, so the row lock serialises any other writer before the projection writes.
+          if (
+            !(await advanceCheckpoint(
+              trx,
+              this.schema,
+              this.projection.name,
+              checkpoint,
+              last.position,
+            ))
+          ) {
+            throw new OwnershipLost(`The checkpoint of ${this.projection.name} moved.`);
+          }
+          if (handled.length > 0) await this.projection.apply(trx, handled, this.schema);
+        });
+      }
     } catch (error) {
       // Rolled back, or (a failed COMMIT) possibly committed: the projection cannot know which.
       this.notify('rolledBack');

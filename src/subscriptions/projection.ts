@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, RawBuilder, Transaction } from 'kysely';
 import type { StoredEvent } from '../store/port.ts';
 
 /**
@@ -47,6 +47,21 @@ export interface Projection<DB = unknown> {
    * batch back; the runner retries it, then isolates and parks the failing event.
    */
   apply(trx: Transaction<DB>, events: readonly StoredEvent[], schema: string): Promise<void>;
+  /**
+   * Optional, used instead of `apply` when present: folds one batch without writing anything (it
+   * may read its tables through `db`) and returns the batch's writes as data-modifying statements,
+   * each of which must take effect only where `gate` holds. The runner sends them, with the
+   * checkpoint move that decides `gate`, as one statement: a batch then costs one round trip and
+   * one implicit transaction instead of a transaction of several statements, with the same
+   * guarantee (the statement commits whole or not at all; a checkpoint that did not move writes
+   * nothing). Between this call and the statement nobody else writes the tables: the runner holds
+   * the projection's lock, and a swap by a rebuild moves the generation, so the gate fails.
+   */
+  prepare?(
+    db: Kysely<DB>,
+    events: readonly StoredEvent[],
+    schema: string,
+  ): Promise<(gate: RawBuilder<unknown>) => RawBuilder<unknown>[]>;
   /**
    * Optional: called after a batch transaction committed (whether or not it called `apply`), so
    * a projection can fold what it staged during `apply` into in-memory state. Must not throw.

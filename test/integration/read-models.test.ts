@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   projections,
@@ -9,7 +9,7 @@ import {
 import { digestOf, readModelSnapshot, scanTable } from '../../src/read-models/compare-tables.ts';
 import { readModelTableName, readModelTables } from '../../src/read-models/read-model-tables.ts';
 import { sqlReadModel, type SqlReadModel } from '../../src/read-models/sql-read-model.ts';
-import type { EventStore } from '../../src/store/port.ts';
+import type { EventStore, StoredEvent } from '../../src/store/port.ts';
 import type { Projection } from '../../src/subscriptions/projection.ts';
 import { ProjectionRunner } from '../../src/subscriptions/projection-runner.ts';
 import {
@@ -74,9 +74,17 @@ async function expectMatchesReplay(f: Fixture, adapters: readonly SqlReadModel[]
   expect(tables).toBeGreaterThan(3);
 }
 
-/** Delegates to `inner`, but fails the first batch that changes rows, after the adapter wrote. */
-function failingOnce(inner: SqlReadModel): { projection: Projection; failures: () => number } {
+/**
+ * Delegates to `inner`, but fails the first batch that changes rows, after the adapter wrote: on
+ * the transaction path (`apply`), or on the one-statement path (`prepare`), where a last write of
+ * the statement fails when it runs.
+ */
+function failingOnce(
+  inner: SqlReadModel,
+  path: 'apply' | 'prepare',
+): { projection: Projection; failures: () => number; rollbacks: () => number } {
   let failures = 0;
+  let rollbacks = 0;
   let armed = true;
   const projection: Projection = {
     name: inner.name,
@@ -91,10 +99,28 @@ function failingOnce(inner: SqlReadModel): { projection: Projection; failures: (
         throw new Error('injected failure after the adapter wrote');
       }
     },
+    ...(path === 'prepare'
+      ? {
+          async prepare(db: Kysely<unknown>, events: readonly StoredEvent[], schema: string) {
+            const writes = await inner.prepare!(db, events, schema);
+            if (!armed) return writes;
+            armed = false;
+            failures += 1;
+            // A checkpoint without a name violates its primary key when the statement runs.
+            return (gate: RawBuilder<unknown>) => [
+              ...writes(gate),
+              sql`insert into ${sql.table(`${schema}.projection_checkpoints`)} (name) values (null)`,
+            ];
+          },
+        }
+      : {}),
     committed: () => inner.committed?.(),
-    rolledBack: () => inner.rolledBack?.(),
+    rolledBack: () => {
+      rollbacks += 1;
+      inner.rolledBack?.();
+    },
   };
-  return { projection, failures: () => failures };
+  return { projection, failures: () => failures, rollbacks: () => rollbacks };
 }
 
 describe('readModelTableName', () => {
@@ -133,15 +159,19 @@ for (const backend of backends) {
       // 2. A batch whose transaction fails after the adapter wrote: retried, nothing doubled.
       for (const r of runners.splice(0)) await r.stop();
       adapters = pures.map((pure) => sqlReadModel(pure));
-      const failing = adapters.map((adapter) => failingOnce(adapter));
+      const failing = adapters.map((adapter, i) =>
+        failingOnce(adapter, i % 2 === 0 ? 'apply' : 'prepare'),
+      );
       for (const { projection } of failing) await start(f, projection, 3).start();
       await appendAll(f.store, log.slice(third, 2 * third));
       head = await f.store.headPosition();
       for (const r of runners)
         expect(await r.waitFor(head, 10_000), JSON.stringify(r.status())).toBe(true);
       const slice = log.slice(third, 2 * third);
-      failing.forEach(({ failures }, i) => {
+      failing.forEach(({ failures, rollbacks }, i) => {
         expect(failures()).toBe(slice.some((e) => pures[i]!.handles(e.type)) ? 1 : 0);
+        // The injected failure really failed its batch (on either path), which was rolled back.
+        expect(rollbacks()).toBeGreaterThanOrEqual(failures());
       });
       expect(failing[0]!.failures()).toBe(1);
       for (const r of runners) expect(r.status()).toMatchObject({ status: 'running', error: null });
