@@ -76,7 +76,10 @@ describe('SQL store on PostgreSQL', () => {
     const head = await adminQuery(`select id, position::int from "${schema}".head`);
     expect(head.rows).toEqual([{ id: 1, position: 0 }]);
     const migrations = await adminQuery(`select name from "${schema}".kysely_migration`);
-    expect(migrations.rows).toEqual([{ name: '0001_event_log' }]);
+    expect(migrations.rows).toEqual([
+      { name: '0001_event_log' },
+      { name: '0002_append_batch_insert_at_once' },
+    ]);
 
     const fromA = await a.append('from-a', [event('a.1'), event('a.2')]);
     const fromB = await b.append('from-b', [event('b.1')]);
@@ -93,7 +96,7 @@ describe('SQL store on PostgreSQL', () => {
     expect(await c.headPosition()).toBe(3);
     expect((await readEverything(c)).map((e) => e.type)).toEqual(['a.1', 'a.2', 'b.1']);
     expect((await adminQuery(`select name from "${schema}".kysely_migration`)).rows).toHaveLength(
-      1,
+      2,
     );
     const location = parseStoreUrl(url);
     if (location.kind !== 'postgres') throw new Error('expected a postgres URL');
@@ -103,6 +106,40 @@ describe('SQL store on PostgreSQL', () => {
     } finally {
       await driver.close();
     }
+  });
+
+  it('upgrades a log made before append_batch could insert at once, keeping its events', async () => {
+    const schema = freshSchemaName();
+    const url = storeUrl(schema);
+    const first = await open(url);
+    await first.append('old', [event('a')], { expectedRevision: 'no_stream' });
+    await closeAll();
+    const body = async () => {
+      const { rows } = await adminQuery(
+        `select prosrc from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+          where n.nspname = $1 and p.proname = 'append_batch'`,
+        [schema],
+      );
+      return (rows[0] as { prosrc: string } | undefined)?.prosrc;
+    };
+    const current = await body();
+    expect(current).toContain("sqlstate 'LF001'");
+    // As the log was after migration 0001 alone: another append_batch body, 0002 not applied.
+    await adminQuery(
+      `delete from "${schema}".kysely_migration where name = '0002_append_batch_insert_at_once'`,
+    );
+    await adminQuery(
+      `update pg_proc set prosrc = replace(prosrc, 'LF001', 'LF009')
+        where proname = 'append_batch' and pronamespace = $1::regnamespace`,
+      [schema],
+    );
+    expect(await body()).not.toBe(current);
+
+    const store = await open(url);
+    expect(await body()).toBe(current);
+    expect((await store.readStream('old')).map((e) => e.type)).toEqual(['a']);
+    const next = await store.append('old', [event('b')], { expectedRevision: 0 });
+    expect(next.positions).toEqual([2]);
   });
 
   it('reports an unreachable server as STORE_UNAVAILABLE, promptly', async () => {
@@ -193,6 +230,62 @@ describe('SQL store on PostgreSQL', () => {
     expect(all.map((e) => e.position)).toEqual(Array.from({ length: head }, (_, i) => i + 1));
     expect(await peer.headPosition()).toBe(head);
     expect((await store.readStream('s1')).map((e) => e.type)).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('decides each append of a batch with stated revisions in one call, colliding or not', async () => {
+    const store = await open(storeUrl(freshSchemaName()));
+    await store.append('at-1', [event('a'), event('b')]);
+    await store.append('keyed', [event('k', { n: 1 }, 'key-1')], { expectedRevision: 'no_stream' });
+    const head = await store.headPosition();
+
+    // Every append names its revision, so the batch first tries the insert-at-once path.
+    const clean = await Promise.all(
+      [0, 1, 2].map((i) =>
+        store.append(`clean-${i}`, [event('x'), event('y')], { expectedRevision: 'no_stream' }),
+      ),
+    );
+    expect(clean.map((r) => r.positions)).toEqual([
+      [head + 1, head + 2],
+      [head + 3, head + 4],
+      [head + 5, head + 6],
+    ]);
+    expect(clean.map((r) => [r.revisions, r.nextExpectedRevision, r.duplicate])).toEqual(
+      Array(3).fill([[0, 1], 1, false]),
+    );
+
+    // One batch (submitted in one turn, distinct streams) in which the insert-at-once path
+    // collides: a stale revision, a stream short of its revision, a retry and a reused key. The
+    // full decision must still answer each on its own, and the fresh appends must land densely.
+    const before = await store.headPosition();
+    const outcomes = await Promise.allSettled([
+      store.append('fresh-a', [event('f')], { expectedRevision: 'no_stream' }),
+      store.append('at-1', [event('late')], { expectedRevision: 0 }),
+      store.append('short', [event('s')], { expectedRevision: 3 }),
+      store.append('keyed', [event('k', { n: 1 }, 'key-1')], { expectedRevision: 'no_stream' }),
+      store.append('fresh-b', [event('f'), event('g')], { expectedRevision: 'no_stream' }),
+    ]);
+    const [freshA, stale, short, retry, freshB] = outcomes;
+    expect(freshA).toMatchObject({ status: 'fulfilled', value: { positions: [before + 1] } });
+    for (const refused of [stale, short]) {
+      expect(refused?.status).toBe('rejected');
+      const reason = (refused as PromiseRejectedResult).reason as unknown;
+      expect(isLedgerError(reason, 'EXPECTED_REVISION_CONFLICT')).toBe(true);
+    }
+    expect(retry).toMatchObject({
+      status: 'fulfilled',
+      value: { duplicate: true, positions: [head], revisions: [0] },
+    });
+    expect(freshB).toMatchObject({
+      status: 'fulfilled',
+      value: { positions: [before + 2, before + 3], revisions: [0, 1], nextExpectedRevision: 1 },
+    });
+    expect(await store.headPosition()).toBe(before + 3);
+    const all = await readEverything(store);
+    expect(all.map((e) => e.position)).toEqual(Array.from({ length: before + 3 }, (_, i) => i + 1));
+    await expectCode(
+      store.append('keyed', [event('k', { n: 2 }, 'key-1')], { expectedRevision: 0 }),
+      'IDEMPOTENCY_KEY_REUSED',
+    );
   });
 
   it('fails a subscription with LOG_INTEGRITY_VIOLATION at a hole made behind its back', async () => {

@@ -5,7 +5,9 @@ import type { LedgerTables } from './tables.ts';
 
 /**
  * Schema migrations of the SQL event store, in order. Never edit a shipped migration: add one.
- * Each receives a Kysely bound to the store's schema.
+ * Each receives a Kysely bound to the store's schema. `append_batch` is the exception that proves
+ * it: every migration that changes its body creates the current body (`create or replace`), so
+ * each later one replaces it again with the same text.
  */
 function migrations(schema: string): Record<string, Migration> {
   return {
@@ -37,6 +39,13 @@ function migrations(schema: string): Record<string, Migration> {
           .addColumn('position', 'int8', (c) => c.notNull())
           .execute();
         await db.withSchema(schema).insertInto('head').values({ id: 1, position: 0 }).execute();
+        await appendBatchFunction(schema).execute(db);
+      },
+    },
+    // append_batch gained its insert-at-once path for appends that state their revision. The
+    // function is replaced whole: 0001 on a fresh schema already creates the current body.
+    '0002_append_batch_insert_at_once': {
+      async up(db) {
         await appendBatchFunction(schema).execute(db);
       },
     },
