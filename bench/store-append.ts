@@ -111,13 +111,18 @@ async function rawSingleRow(admin: pg.Client, concurrency: number): Promise<Meas
   });
 }
 
-async function rawBatch(admin: pg.Client, concurrency: number): Promise<Measurement> {
-  const rows = 100;
+/** `insert into events values ($1, ..., $8), ...` for `rows` rows of the baseline shape. */
+function multiRowInsert(rows: number): string {
   const placeholders = Array.from(
     { length: rows },
     (_, r) => `(${Array.from({ length: 8 }, (_, c) => `$${r * 8 + c + 1}`).join(', ')})`,
   ).join(', ');
-  const sql = `insert into events values ${placeholders}`;
+  return `insert into events values ${placeholders}`;
+}
+
+async function rawBatch(admin: pg.Client, concurrency: number): Promise<Measurement> {
+  const rows = 100;
+  const sql = multiRowInsert(rows);
   return withRawTable(admin, concurrency, (pool) =>
     measure(`raw pg 100-rows-per-INSERT, c=${concurrency}`, concurrency, SECONDS, async (w, s) => {
       const values = Array.from({ length: rows }, (_, r) => rawRow(w, s, r * 1e6)).flat();
@@ -198,11 +203,7 @@ async function serverCeiling(admin: pg.Client): Promise<Measurement> {
 async function rawSerialWriter(admin: pg.Client): Promise<Measurement> {
   return withRawTable(admin, 1, (pool) => {
     const rows = 32;
-    const placeholders = Array.from(
-      { length: rows },
-      (_, r) => `(${Array.from({ length: 8 }, (_, c) => `$${r * 8 + c + 1}`).join(', ')})`,
-    ).join(', ');
-    const text = `insert into events values ${placeholders}`;
+    const text = multiRowInsert(rows);
     return measure('raw 32-row INSERT back to back, 1 connection', 1, SECONDS, async (w, s) => {
       const values = Array.from({ length: rows }, (_, r) => rawRow(w, s, r * 1e6)).flat();
       await pool.query({ name: 'serial', text, values });

@@ -120,9 +120,16 @@ export async function readCheckpoints<DB>(
 
 /**
  * Moves the checkpoint from `from` to `to` (compare-and-set on position and generation) and marks
- * it running. Returns false when the row was not at `from` in `generation`: someone else advanced
- * it or swapped the tables, so this runner no longer owns it. The update also row-locks the
- * checkpoint until the transaction ends, serialising writers.
+ * it running, together with a batch's `writes`, in one statement: the move is a data-modifying CTE
+ * and each write is gated on it having moved, so a checkpoint that was not at `from` writes
+ * nothing. Returns false when the row was not at `from` in `generation`: someone else advanced it
+ * or swapped the tables, so this runner no longer owns it. The update row-locks the checkpoint
+ * until the transaction ends, serialising writers.
+ *
+ * Alone, the statement is its own transaction: one round trip per batch. The transaction (this
+ * one, or the caller's) does not wait for the WAL flush (`synchronous_commit = off` for it): a read
+ * model is derived data, and a batch lost in a crash rolls back with its checkpoint and is applied
+ * again.
  */
 export async function advanceCheckpoint<DB>(
   db: Kysely<DB>,
@@ -130,30 +137,7 @@ export async function advanceCheckpoint<DB>(
   name: string,
   from: { position: Position; generation: number },
   to: Position,
-): Promise<boolean> {
-  const result = await sql`
-    update ${table(schema, 'projection_checkpoints')}
-       set position = ${to}, status = 'running', error = null, updated_at = now()
-     where name = ${name} and position = ${from.position}
-       and generation = ${from.generation}`.execute(db);
-  return Number(result.numAffectedRows ?? 0) === 1;
-}
-
-/**
- * {@link advanceCheckpoint} and a batch's writes in one statement, so one round trip and one
- * implicit transaction: the checkpoint moves in a data-modifying CTE, and each write (from
- * `writes`) is gated on that CTE having moved it, so a checkpoint that was not at `from` writes
- * nothing. Returns whether it moved. The commit does not wait for the WAL flush (the transaction's
- * own `synchronous_commit = off`): a read model is derived data, and a batch lost in a crash rolls
- * back with its checkpoint and is applied again.
- */
-export async function advanceCheckpointWith<DB>(
-  db: Kysely<DB>,
-  schema: string,
-  name: string,
-  from: { position: Position; generation: number },
-  to: Position,
-  writes: (gate: RawBuilder<unknown>) => RawBuilder<unknown>[],
+  writes: (gate: RawBuilder<unknown>) => RawBuilder<unknown>[] = () => [],
 ): Promise<boolean> {
   const gate = sql`exists (select from checkpoint)`;
   const ctes = writes(gate).map((write, i) => sql`, ${sql.id(`write_${i}`)} as (${write})`);

@@ -1,10 +1,9 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { LedgerError } from '../errors.ts';
 import type { EventStore, Position, StoredEvent } from '../store/port.ts';
 import { assertSchemaName } from '../store/sql/migrations.ts';
 import {
   advanceCheckpoint,
-  advanceCheckpointWith,
   createCheckpointTables,
   lockSetup,
   parkEvent,
@@ -416,37 +415,30 @@ export class ProjectionRunner<DB> {
     const from = this.position;
     const handles = this.projection.handles?.bind(this.projection);
     const handled = handles === undefined ? events : events.filter((e) => handles(e.type));
-    const checkpoint = { position: from, generation: this.generation };
+    const moveTo = (
+      on: Kysely<DB>,
+      writes?: (gate: RawBuilder<unknown>) => RawBuilder<unknown>[],
+    ) =>
+      advanceCheckpoint(
+        on,
+        this.schema,
+        this.projection.name,
+        { position: from, generation: this.generation },
+        last.position,
+        writes,
+      ).then((moved) => {
+        if (!moved) throw new OwnershipLost(`The checkpoint of ${this.projection.name} moved.`);
+      });
     try {
       if (this.projection.prepare !== undefined) {
+        // One statement: the fold first (reads only), then the move with the writes gated on it.
         const writes =
-          handled.length > 0 ? await this.projection.prepare(db, handled, this.schema) : () => [];
-        const moved = await advanceCheckpointWith(
-          db,
-          this.schema,
-          this.projection.name,
-          checkpoint,
-          last.position,
-          writes,
-        );
-        if (!moved) throw new OwnershipLost(`The checkpoint of ${this.projection.name} moved.`);
+          handled.length > 0 ? await this.projection.prepare(db, handled, this.schema) : undefined;
+        await moveTo(db, writes);
       } else {
         await db.transaction().execute(async (trx) => {
-          // A read model is derived data: a batch lost in a crash rolls back with its checkpoint
-          // and is applied again, so it need not wait for the WAL flush.
-          await sql`set local synchronous_commit = off`.execute(trx);
           // First, so the row lock serialises any other writer before the projection writes.
-          if (
-            !(await advanceCheckpoint(
-              trx,
-              this.schema,
-              this.projection.name,
-              checkpoint,
-              last.position,
-            ))
-          ) {
-            throw new OwnershipLost(`The checkpoint of ${this.projection.name} moved.`);
-          }
+          await moveTo(trx);
           if (handled.length > 0) await this.projection.apply(trx, handled, this.schema);
         });
       }

@@ -44,6 +44,8 @@ declare
   -- Parsed before the lock, so the next batch parses while this one holds it.
   datas json[] := array(select d from json_array_elements(e_data) with ordinality as j(d, o) order by o);
   metas json[] := array(select d from json_array_elements(e_metadata) with ordinality as j(d, o) order by o);
+  -- Each append's stated revision (no_stream: -1), when every append states one.
+  a_base int8[];
 begin
   select h.position into start_position from ${s('head')} h where h.id = 1 for update;
 
@@ -56,11 +58,11 @@ begin
   -- answers every append. Deciding up front costs about as much as the inserts themselves.
   if 0 <> all(a_count)
      and not exists (select from unnest(a_expected) x where x !~ '^([0-9]+|no_stream)$') then
+    a_base := array(select case x when 'no_stream' then -1 else x::int8 end
+                      from unnest(a_expected) with ordinality as u(x, o) order by o);
     begin
       insert into ${s('events')} (position, event_id, stream_id, revision, type, data, metadata, idempotency_key)
-      select start_position + i.o, i.id, a_stream[i.a],
-             (case a_expected[i.a] when 'no_stream' then -1 else a_expected[i.a]::int8 end)
-               + i.o - a_first[i.a] + 1,
+      select start_position + i.o, i.id, a_stream[i.a], a_base[i.a] + i.o - a_first[i.a] + 1,
              i.type, i.data, i.metadata, i.key
         from unnest(e_append, e_id, e_type, datas, metas, e_key)
                with ordinality as i(a, id, type, data, metadata, key, o);
@@ -79,9 +81,7 @@ begin
              array(select t.base + g from generate_series(1, t.n) g),
              array(select start_position + t.first - 1 + g from generate_series(1, t.n) g),
              t.base + t.n
-        from (select case u.expected when 'no_stream' then -1 else u.expected::int8 end as base,
-                     u.n::int8 as n, u.first::int8 as first, u.o
-                from unnest(a_expected, a_count, a_first) with ordinality as u(expected, n, first, o)) t
+        from unnest(a_base, a_count::int8[], a_first::int8[]) with ordinality as t(base, n, first, o)
        order by t.o;
       return;
     exception when unique_violation or sqlstate 'LF001' then
