@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { openStore } from '../src/store/open-store.ts';
+import { appendStatement } from '../src/store/sql/append-statement.ts';
 import type { NewEvent } from '../src/store/port.ts';
 import {
   BENCH_PG_URL,
@@ -153,9 +154,10 @@ async function storeAppends(admin: pg.Client, concurrency: number): Promise<Meas
 }
 
 /**
- * The ceiling of the serialised writer: the store's own `append_batch` function called back to
- * back on one connection with 32 events per call and the arguments built beforehand, so no client
- * work sits between calls. No client-side improvement can push store.append past this rate.
+ * The ceiling of the serialised writer: the store's own append statement (append-statement.ts),
+ * as a named prepared statement, called back to back on one connection with 32 events per call
+ * and the arguments built beforehand, so no client work sits between calls. No client-side
+ * improvement can push store.append past this rate.
  */
 async function serverCeiling(admin: pg.Client): Promise<Measurement> {
   return withSchema(admin, async (schema) => {
@@ -165,30 +167,36 @@ async function serverCeiling(admin: pg.Client): Promise<Measurement> {
     const client = new pg.Client({ connectionString: BENCH_PG_URL });
     await client.connect();
     const batch = 32;
-    const text = `select * from ${schema}.append_batch($1::text[], $2::text[], $3::int4[], $4::int4[], $5::uuid[], $6::text[], $7::json, $8::json, $9::text[], 'bench')`;
+    const text = appendStatement(schema);
     const recordedAt = new Date().toISOString();
-    // The payload texts are built once; per call only the stream names and keys are new (cheap).
+    // The payload texts are built once; per call only the ids, stream names and keys are new.
     const events = Array.from({ length: batch }, (_, i) => callbackEvent(0, i));
     const dataArray = `[${events.map((e) => JSON.stringify(e.data)).join(',')}]`;
     const metadataArray = `[${events.map((e) => JSON.stringify({ ...e.metadata, recorded_at: recordedAt })).join(',')}]`;
     const slots = events.map((_, i) => i);
     let call = 0;
-    const m = await measure('append_batch back to back, 32 events/call', 1, SECONDS, async () => {
-      call += 1;
-      const values = [
-        slots.map((i) => `ceiling-${call}-${i}`),
-        slots.map(() => 'no_stream'),
-        slots.map(() => 1),
-        slots.map((i) => i + 1),
-        slots.map(() => randomUUID()),
-        events.map((e) => e.type),
-        dataArray,
-        metadataArray,
-        slots.map((i) => `k-${call}-${i}`),
-      ];
-      await client.query({ name: 'ceiling', text, values });
-      return batch;
-    });
+    const m = await measure(
+      'append statement back to back, 32 events/call',
+      1,
+      SECONDS,
+      async () => {
+        call += 1;
+        const values = [
+          [],
+          [],
+          slots.map(() => randomUUID()),
+          slots.map((i) => `ceiling-${call}-${i}`),
+          slots.map(() => 0),
+          events.map((e) => e.type),
+          slots.map((i) => `k-${call}-${i}`),
+          dataArray,
+          metadataArray,
+          'bench',
+        ];
+        await client.query({ name: 'ceiling', text, values });
+        return batch;
+      },
+    );
     await client.end();
     return m;
   });
@@ -247,7 +255,7 @@ export async function benchStoreAppend(): Promise<void> {
     console.log(`${ceiling.label.padEnd(40)} ${fmt(ceiling.rate).padStart(10)} events/s`);
     const serial = await rawSerialWriter(admin);
     console.log(`${serial.label.padEnd(40)} ${fmt(serial.rate).padStart(10)} events/s`);
-    goal += ` The database side alone (\`append_batch\` called back to back on one connection, 32 events per call, arguments built beforehand) reaches ${fmt(ceiling.rate)} events/s: the ceiling of a serialised writer at this batch size, against which store.append at concurrency 32 reaches ${fmt((100 * lastStoreRate) / ceiling.rate, 0)}%. A writer with no decisions at all (raw 32-row INSERTs of the same rows back to back on one connection) reaches ${fmt(serial.rate)} events/s, ${fmt((100 * serial.rate) / lastBatchRate, 0)}% of the raw 100-row rate at concurrency 32: the most any writer that commits one batch at a time (which dense, gapless positions require) could reach here.`;
+    goal += ` The database side alone (the store's append statement called back to back on one connection, 32 events per call, arguments built beforehand) reaches ${fmt(ceiling.rate)} events/s: the ceiling of a serialised writer at this batch size, against which store.append at concurrency 32 reaches ${fmt((100 * lastStoreRate) / ceiling.rate, 0)}%. A writer with no decisions at all (raw 32-row INSERTs of the same rows back to back on one connection) reaches ${fmt(serial.rate)} events/s, ${fmt((100 * serial.rate) / lastBatchRate, 0)}% of the raw 100-row rate at concurrency 32: the most any writer that commits one batch at a time (which dense, gapless positions require) could reach here.`;
   } finally {
     await admin.end();
   }

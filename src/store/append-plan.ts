@@ -148,7 +148,7 @@ function assertMetadata(
       typeof value !== 'string' ||
       value.length === 0 ||
       value.length > max ||
-      LONE_SURROGATE.test(value)
+      !value.isWellFormed()
     ) {
       throw new LedgerError(
         'INVALID_ARGUMENT',
@@ -269,8 +269,6 @@ export function resolveIdempotency(
   return { kind: 'duplicate', revisions, positions };
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 function isPlainObject(value: unknown): value is JsonObject {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value) as unknown;
@@ -295,7 +293,7 @@ function assertJson(value: unknown, path: string, depth = 0): void {
   switch (typeof value) {
     case 'string':
       // A lone surrogate is not Unicode text: it cannot be stored as UTF-8 and would not round-trip.
-      if (!LONE_SURROGATE.test(value)) return;
+      if (value.isWellFormed()) return;
       break;
     case 'boolean':
       return;
@@ -311,7 +309,7 @@ function assertJson(value: unknown, path: string, depth = 0): void {
       }
       if (isPlainObject(value)) {
         for (const key of Object.keys(value)) {
-          if (LONE_SURROGATE.test(key)) {
+          if (!key.isWellFormed()) {
             throw new LedgerError(
               'INVALID_ARGUMENT',
               `${path} has a key that is not Unicode text.`,

@@ -79,6 +79,7 @@ describe('SQL store on PostgreSQL', () => {
     expect(migrations.rows).toEqual([
       { name: '0001_event_log' },
       { name: '0002_append_batch_insert_at_once' },
+      { name: '0003_append_batch_decides_in_full' },
     ]);
 
     const fromA = await a.append('from-a', [event('a.1'), event('a.2')]);
@@ -96,7 +97,7 @@ describe('SQL store on PostgreSQL', () => {
     expect(await c.headPosition()).toBe(3);
     expect((await readEverything(c)).map((e) => e.type)).toEqual(['a.1', 'a.2', 'b.1']);
     expect((await adminQuery(`select name from "${schema}".kysely_migration`)).rows).toHaveLength(
-      2,
+      3,
     );
     const location = parseStoreUrl(url);
     if (location.kind !== 'postgres') throw new Error('expected a postgres URL');
@@ -108,7 +109,7 @@ describe('SQL store on PostgreSQL', () => {
     }
   });
 
-  it('upgrades a log made before append_batch could insert at once, keeping its events', async () => {
+  it('upgrades a log whose append_batch predates 0003, keeping its events', async () => {
     const schema = freshSchemaName();
     const url = storeUrl(schema);
     const first = await open(url);
@@ -123,13 +124,14 @@ describe('SQL store on PostgreSQL', () => {
       return (rows[0] as { prosrc: string } | undefined)?.prosrc;
     };
     const current = await body();
-    expect(current).toContain("sqlstate 'LF001'");
-    // As the log was after migration 0001 alone: another append_batch body, 0002 not applied.
+    // 0003 took the insert-at-once path (and its LF001 signal) out of the function.
+    expect(current).not.toContain('LF001');
+    // As the log was after migration 0002: another append_batch body, 0003 not applied.
     await adminQuery(
-      `delete from "${schema}".kysely_migration where name = '0002_append_batch_insert_at_once'`,
+      `delete from "${schema}".kysely_migration where name = '0003_append_batch_decides_in_full'`,
     );
     await adminQuery(
-      `update pg_proc set prosrc = replace(prosrc, 'LF001', 'LF009')
+      `update pg_proc set prosrc = replace(prosrc, 'Parsed before the lock', 'An older body')
         where proname = 'append_batch' and pronamespace = $1::regnamespace`,
       [schema],
     );
@@ -238,7 +240,7 @@ describe('SQL store on PostgreSQL', () => {
     await store.append('keyed', [event('k', { n: 1 }, 'key-1')], { expectedRevision: 'no_stream' });
     const head = await store.headPosition();
 
-    // Every append names its revision, so the batch first tries the insert-at-once path.
+    // Every append names its revision, so the batch goes out as one statement (append-statement.ts).
     const clean = await Promise.all(
       [0, 1, 2].map((i) =>
         store.append(`clean-${i}`, [event('x'), event('y')], { expectedRevision: 'no_stream' }),
@@ -253,13 +255,25 @@ describe('SQL store on PostgreSQL', () => {
       Array(3).fill([[0, 1], 1, false]),
     );
 
-    // One batch (submitted in one turn, distinct streams) in which the insert-at-once path
+    // Numbered revisions too: each stream's probe finds the revision it expects.
+    const numbered = await Promise.all([
+      store.append('at-1', [event('c')], { expectedRevision: 1 }),
+      store.append('clean-0', [event('z')], { expectedRevision: 1 }),
+      store.append('clean-1', [event('z'), event('zz')], { expectedRevision: 1 }),
+    ]);
+    expect(numbered.map((r) => [r.positions, r.revisions, r.nextExpectedRevision])).toEqual([
+      [[head + 7], [2], 2],
+      [[head + 8], [2], 2],
+      [[head + 9, head + 10], [2, 3], 3],
+    ]);
+
+    // One batch (submitted in one turn, distinct streams) in which the one-statement append
     // collides: a stale revision, a stream short of its revision, a retry and a reused key. The
     // full decision must still answer each on its own, and the fresh appends must land densely.
     const before = await store.headPosition();
     const outcomes = await Promise.allSettled([
       store.append('fresh-a', [event('f')], { expectedRevision: 'no_stream' }),
-      store.append('at-1', [event('late')], { expectedRevision: 0 }),
+      store.append('at-1', [event('late')], { expectedRevision: 1 }),
       store.append('short', [event('s')], { expectedRevision: 3 }),
       store.append('keyed', [event('k', { n: 1 }, 'key-1')], { expectedRevision: 'no_stream' }),
       store.append('fresh-b', [event('f'), event('g')], { expectedRevision: 'no_stream' }),

@@ -10,13 +10,11 @@ import { sql, type RawBuilder } from 'kysely';
  * The caller guarantees at most one append per stream in a batch, which makes every append's
  * decision independent of its neighbours and lets one set-based statement decide them all.
  *
- * Steps: parse the payloads (before the lock, so the next batch parses while this one holds it);
- * lock the head row (serialising writers across processes, so positions are dense and commit in
- * order). When every append states its revision (no_stream or a number, as the command path always
- * does), insert all events at once and let the unique indexes and one probe per numbered append
- * find any append that would fail; if none does, that is the answer (about a fifth less time
- * under the lock than deciding first). Otherwise, or after such a collision undid the inserts,
- * decide in full, in a fresh statement whose snapshot sees the previous holder's commit:
+ * It answers the batches the one-statement append (append-statement.ts) cannot: an append that
+ * expects `any` or `stream_exists`, or one that collides (a stale or short revision, a retry, a
+ * reused key). Steps: parse the payloads (before the lock, so the next batch parses while this one
+ * holds it); lock the head row (serialising writers across processes, so positions are dense and
+ * commit in order); then, in a fresh statement whose snapshot sees the previous holder's commit,
  * find each stream's revision and the events already holding the batch's idempotency keys;
  * decide each append (`ok`, `duplicate`, `conflict`, `key_reused`) by the rules of
  * src/store/append-plan.ts; insert the `ok` events at consecutive positions; move the head; notify.
@@ -37,57 +35,11 @@ as $fn$
 declare
   start_position int8;
   new_head int8;
-  -- Ordinal (1-based) of each append's first event; events of an append are contiguous.
-  a_first int4[] := array(
-    select (coalesce(sum(n) over (order by o rows between unbounded preceding and 1 preceding), 0) + 1)::int4
-      from unnest(a_count) with ordinality as u(n, o) order by o);
   -- Parsed before the lock, so the next batch parses while this one holds it.
   datas json[] := array(select d from json_array_elements(e_data) with ordinality as j(d, o) order by o);
   metas json[] := array(select d from json_array_elements(e_metadata) with ordinality as j(d, o) order by o);
-  -- Each append's stated revision (no_stream: -1), when every append states one.
-  a_base int8[];
 begin
   select h.position into start_position from ${s('head')} h where h.id = 1 for update;
-
-  -- Fast path, when every append names the revision it expects (no_stream or a number), as the
-  -- command path always does: insert everything at once and let the unique indexes find what
-  -- would make an append fail. A stream already past its expected revision collides on
-  -- (stream, revision); a used idempotency key (a retry, or a key reused) collides on
-  -- (stream, key); a stream short of a numbered revision is found by one probe per append.
-  -- Any of these undoes the inserts (the block's subtransaction) and the full decision below
-  -- answers every append. Deciding up front costs about as much as the inserts themselves.
-  if 0 <> all(a_count)
-     and not exists (select from unnest(a_expected) x where x !~ '^([0-9]+|no_stream)$') then
-    a_base := array(select case x when 'no_stream' then -1 else x::int8 end
-                      from unnest(a_expected) with ordinality as u(x, o) order by o);
-    begin
-      insert into ${s('events')} (position, event_id, stream_id, revision, type, data, metadata, idempotency_key)
-      select start_position + i.o, i.id, a_stream[i.a], a_base[i.a] + i.o - a_first[i.a] + 1,
-             i.type, i.data, i.metadata, i.key
-        from unnest(e_append, e_id, e_type, datas, metas, e_key)
-               with ordinality as i(a, id, type, data, metadata, key, o);
-      if exists (
-        select from unnest(a_stream, a_expected) as t(stream, expected)
-         where t.expected <> 'no_stream'
-           and not exists (select from ${s('events')} e
-                            where e.stream_id = t.stream and e.revision = t.expected::int8)) then
-        raise exception using errcode = 'LF001';
-      end if;
-      new_head := start_position + cardinality(e_id);
-      update ${s('head')} set position = new_head where id = 1;
-      perform pg_notify(channel, new_head::text);
-      return query
-      select 'ok'::text,
-             array(select t.base + g from generate_series(1, t.n) g),
-             array(select start_position + t.first - 1 + g from generate_series(1, t.n) g),
-             t.base + t.n
-        from unnest(a_base, a_count::int8[], a_first::int8[]) with ordinality as t(base, n, first, o)
-       order by t.o;
-      return;
-    exception when unique_violation or sqlstate 'LF001' then
-      null; -- undone; decided in full below
-    end;
-  end if;
 
   return query
   with appends as (

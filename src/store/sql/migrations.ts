@@ -49,6 +49,13 @@ function migrations(schema: string): Record<string, Migration> {
         await appendBatchFunction(schema).execute(db);
       },
     },
+    // The insert-at-once path moved out of append_batch into one statement the store sends itself
+    // (append-statement.ts); append_batch now answers only what that statement cannot, in full.
+    '0003_append_batch_decides_in_full': {
+      async up(db) {
+        await appendBatchFunction(schema).execute(db);
+      },
+    },
   };
 }
 

@@ -27,6 +27,8 @@ export function postgresDriver(
   return {
     db,
     listen: (channel, onPosition) => listen(connectionString, channel, onPosition),
+    prepared: async <R>(name: string, text: string, values: unknown[]) =>
+      (await pool.query<R & pg.QueryResultRow>({ name, text, values })).rows,
     close: () => db.destroy(),
   };
 }

@@ -1,7 +1,8 @@
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, sql, type Kysely } from 'kysely';
 import { LedgerError } from '../../errors.ts';
 import {
   DEFAULT_MAX_EVENT_BYTES,
+  NO_STREAM,
   assertExpectedRevision,
   assertStreamName,
   prepareAppend,
@@ -21,9 +22,10 @@ import type {
   StoredEvent,
   SubscribeOptions,
 } from '../port.ts';
+import { appendStatement } from './append-statement.ts';
 import { GroupCommitQueue, type Pending } from './group-commit.ts';
 import type { LedgerTables } from './tables.ts';
-import { translateSqlError } from './translate-error.ts';
+import { isUniqueViolation, translateSqlError } from './translate-error.ts';
 
 /** What differs between PostgreSQL (pg pool) and PGlite (embedded): connection and notifications. */
 export interface SqlDriver {
@@ -33,6 +35,12 @@ export interface SqlDriver {
    * the database (PGlite): in-process commits wake subscribers directly.
    */
   listen?(channel: string, onPosition: (position: Position) => void): Promise<() => Promise<void>>;
+  /**
+   * Runs a statement as a named prepared statement where the driver keeps one per connection
+   * (pg), so a hot statement is parsed and planned once per connection instead of once per call.
+   * Absent on PGlite, where statements go through kysely.
+   */
+  prepared?<R>(name: string, text: string, values: unknown[]): Promise<R[]>;
   close(): Promise<void>;
 }
 
@@ -90,6 +98,8 @@ export class SqlEventStore implements EventStore {
   /** The PostgreSQL schema holding the log. */
   readonly schema: string;
   private readonly channel: string;
+  private readonly appendText: string;
+  private readonly appendName: string;
   private readonly queue: GroupCommitQueue<AppendRequest, AppendResult>;
   private readonly pollIntervalMs: number;
   private readonly beforeCommit: (() => Promise<void>) | undefined;
@@ -106,6 +116,8 @@ export class SqlEventStore implements EventStore {
     this.db = driver.db;
     this.schema = options.schema ?? 'ledger';
     this.channel = `ledger_${this.schema}`;
+    this.appendText = appendStatement(this.schema);
+    this.appendName = `ledger_append_${this.schema}`;
     this.capabilities = {
       densePositions: true,
       maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
@@ -246,8 +258,21 @@ export class SqlEventStore implements EventStore {
   private async commitBatch(batch: Pending<AppendRequest, AppendResult>[]): Promise<void> {
     const recordedAt = new Date().toISOString();
     const events = batch.flatMap((p) => p.request.events);
-    const rows = await this.run(async () => {
-      const call = sql<OutcomeRow>`
+    const dataArray = `[${events.map((e) => e.dataJson).join(',')}]`;
+    const metadataArray = `[${events.map((e) => withRecordedAt(e.metadataJson, recordedAt)).join(',')}]`;
+    if (
+      batch.every((p) => p.request.expected !== 'any' && p.request.expected !== 'stream_exists')
+    ) {
+      const start = await this.appendAtOnce(batch, events, dataArray, metadataArray);
+      if (start !== undefined) {
+        settleAtOnce(batch, start);
+        this.noteHead(start + events.length);
+        return;
+      }
+    }
+    const rows = await this.run(() =>
+      this.withCommitHook(async (db) => {
+        const call = sql<OutcomeRow>`
         select * from ${sql.table(`${this.schema}.append_batch`)}(
           ${batch.map((p) => p.request.stream)}::text[],
           ${batch.map((p) => String(p.request.expected))}::text[],
@@ -255,18 +280,13 @@ export class SqlEventStore implements EventStore {
           ${batch.flatMap((p, i) => p.request.events.map(() => i + 1))}::int4[],
           ${events.map((e) => e.id)}::uuid[],
           ${events.map((e) => e.type)}::text[],
-          ${`[${events.map((e) => e.dataJson).join(',')}]`}::json,
-          ${`[${events.map((e) => withRecordedAt(e.metadataJson, recordedAt)).join(',')}]`}::json,
+          ${dataArray}::json,
+          ${metadataArray}::json,
           ${events.map((e) => e.idempotencyKey ?? null)}::text[],
           ${this.channel})`;
-      if (this.beforeCommit === undefined) return (await call.execute(this.db)).rows;
-      const hook = this.beforeCommit;
-      return this.db.transaction().execute(async (trx) => {
-        const result = await call.execute(trx);
-        await hook();
-        return result.rows;
-      });
-    });
+        return (await call.execute(db)).rows;
+      }),
+    );
     let head = 0;
     batch.forEach((pending, i) => {
       const row = rows[i];
@@ -285,6 +305,75 @@ export class SqlEventStore implements EventStore {
       }
     });
     this.noteHead(head);
+  }
+
+  /**
+   * Writes a batch whose appends all state their revision in one statement (see
+   * append-statement.ts). Returns the head it started from, or undefined when an append would
+   * fail (a collision or a short stream): nothing was written, and the full decision must answer.
+   */
+  private async appendAtOnce(
+    batch: Pending<AppendRequest, AppendResult>[],
+    events: PreparedEvent[],
+    dataArray: string,
+    metadataArray: string,
+  ): Promise<number | undefined> {
+    const probeStreams: string[] = [];
+    const probeRevisions: number[] = [];
+    const streams: string[] = [];
+    const revisions: number[] = [];
+    for (const { request } of batch) {
+      const base = request.expected === 'no_stream' ? NO_STREAM : Number(request.expected);
+      if (base !== NO_STREAM) {
+        probeStreams.push(request.stream);
+        probeRevisions.push(base);
+      }
+      request.events.forEach((_, k) => {
+        streams.push(request.stream);
+        revisions.push(base + k + 1);
+      });
+    }
+    const values = [
+      probeStreams,
+      probeRevisions,
+      events.map((e) => e.id),
+      streams,
+      revisions,
+      events.map((e) => e.type),
+      events.map((e) => e.idempotencyKey ?? null),
+      dataArray,
+      metadataArray,
+      this.channel,
+    ];
+    try {
+      const rows =
+        this.beforeCommit === undefined && this.driver.prepared !== undefined
+          ? await this.driver.prepared<{ start: string }>(this.appendName, this.appendText, values)
+          : await this.withCommitHook(
+              async (db) =>
+                (
+                  await db.executeQuery<{ start: string }>(
+                    CompiledQuery.raw(this.appendText, values),
+                  )
+                ).rows,
+            );
+      const row = rows[0];
+      return row === undefined ? undefined : Number(row.start);
+    } catch (error) {
+      if (isUniqueViolation(error)) return undefined;
+      throw translateSqlError(error);
+    }
+  }
+
+  /** Runs one append statement, in a transaction that awaits the test hook before COMMIT if set. */
+  private async withCommitHook<T>(work: (db: Kysely<LedgerTables>) => Promise<T>): Promise<T> {
+    const hook = this.beforeCommit;
+    if (hook === undefined) return work(this.db);
+    return this.db.transaction().execute(async (trx) => {
+      const result = await work(trx);
+      await hook();
+      return result;
+    });
   }
 
   private table<T extends keyof LedgerTables>(name: T) {
@@ -371,6 +460,24 @@ function toOutcome(request: AppendRequest, row: OutcomeRow): Outcome {
           { stream, idempotency_keys: request.events.map((e) => e.idempotencyKey ?? null) },
         ),
       };
+  }
+}
+
+/** Answers every append of a batch that `appendAtOnce` wrote from the head it started at. */
+function settleAtOnce(batch: Pending<AppendRequest, AppendResult>[], start: Position): void {
+  let position = start;
+  for (const pending of batch) {
+    const { request } = pending;
+    const base = request.expected === 'no_stream' ? NO_STREAM : Number(request.expected);
+    const n = request.events.length;
+    pending.resolve({
+      stream: request.stream,
+      revisions: Array.from({ length: n }, (_, k) => base + k + 1),
+      positions: Array.from({ length: n }, (_, k) => position + k + 1),
+      nextExpectedRevision: base + n,
+      duplicate: false,
+    });
+    position += n;
   }
 }
 

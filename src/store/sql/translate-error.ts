@@ -17,6 +17,11 @@ function field(error: unknown, name: string): unknown {
     : undefined;
 }
 
+/** A unique index refused a row: on the event log, an append that collides with what it holds. */
+export function isUniqueViolation(error: unknown): boolean {
+  return field(error, 'code') === '23505';
+}
+
 /**
  * Translates a pg or PGlite error into the store's own error, so no driver error type leaves
  * src/store. A unique violation can only come from a writer that bypassed the head lock (all of
