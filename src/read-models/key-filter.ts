@@ -14,7 +14,9 @@ export class KeyFilter {
   }
 
   add(key: string): void {
-    const [h1, h2] = hashes(key);
+    hash(key);
+    const h1 = hashA;
+    const h2 = hashB;
     for (let i = 0; i < PROBES; i += 1) {
       const bit = (h1 + i * h2) & this.mask;
       this.bits[bit >>> 5]! |= 1 << (bit & 31);
@@ -22,7 +24,9 @@ export class KeyFilter {
   }
 
   mightHave(key: string): boolean {
-    const [h1, h2] = hashes(key);
+    hash(key);
+    const h1 = hashA;
+    const h2 = hashB;
     for (let i = 0; i < PROBES; i += 1) {
       const bit = (h1 + i * h2) & this.mask;
       if ((this.bits[bit >>> 5]! & (1 << (bit & 31))) === 0) return false;
@@ -34,8 +38,15 @@ export class KeyFilter {
 /** Bits set per key. */
 const PROBES = 4;
 
-/** Two independent 32-bit FNV-1a style hashes of the key's UTF-16 code units (double hashing). */
-function hashes(key: string): [number, number] {
+/** The two hashes of the last {@link hash} call (module state, so no array per key is allocated). */
+let hashA = 0;
+let hashB = 0;
+
+/**
+ * Two independent 32-bit FNV-1a style hashes of the key's UTF-16 code units (double hashing),
+ * left in hashA and hashB.
+ */
+function hash(key: string): void {
   let a = 0x811c9dc5;
   let b = 0x01000193 ^ key.length;
   for (let i = 0; i < key.length; i += 1) {
@@ -44,6 +55,7 @@ function hashes(key: string): [number, number] {
     b = Math.imul(b ^ c, 0x5bd1e995);
     b ^= b >>> 15;
   }
+  hashA = a >>> 0;
   // An odd step visits distinct bits for every probe.
-  return [a >>> 0, (b | 1) >>> 0];
+  hashB = (b | 1) >>> 0;
 }

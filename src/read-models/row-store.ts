@@ -28,11 +28,14 @@ export interface MissingRow {
 }
 
 /**
- * The rows of one pure projection as its fold sees them, in three layers that `lookup` reads in
- * order: the changes staged since the last {@link seal} (`open`), the sealed changes being written
- * (`sealed`), and a bounded cache of committed rows (and of keys known to be absent).
+ * The rows of one pure projection as its fold sees them, in three layers: the changes staged
+ * since the last {@link seal} (`open`), the sealed changes being written (`sealed`), and a bounded
+ * cache of committed rows (and of keys known to be absent). A lookup wants the newest of them, so
+ * one map per table (`view`) holds, for every key any layer knows, its newest value: one hash
+ * probe per lookup instead of one per layer (lookups are the hottest code of a rebuild). The
+ * layers proper are kept only as the sets of changes to write.
  *
- * The pure `lookup` is synchronous, so a row in none of the layers cannot be read on the spot:
+ * The pure `lookup` is synchronous, so a row the view does not hold cannot be read on the spot:
  * {@link stage} reports it missing, the caller fetches it ({@link fetch}) and stages the event
  * again (pure, so re-running is safe). {@link wanted} names a batch's likely rows beforehand, so
  * they are fetched in one query per table. For a table that was empty when the store was loaded,
@@ -40,8 +43,8 @@ export interface MissingRow {
  * without a query (a rebuild from position 0 creates nearly every row it ever looks up).
  *
  * The cache is only valid while nobody else writes the tables: the owner holds the projection's
- * lock (a live runner) or the tables are its own (a scratch rebuild). Sealed changes enter the
- * cache on {@link committed}; {@link rolledBack} drops every layer.
+ * lock (a live runner) or the tables are its own (a scratch rebuild). Sealed changes count as
+ * cached on {@link committed}; {@link rolledBack} drops every layer.
  *
  * Shared by the live adapter ({@link sqlReadModel}) and the catch-up of rebuilds and
  * verification, so both write rows through the same code.
@@ -51,12 +54,16 @@ export class RowStore {
   /** Table -> SQL table name. */
   readonly names: Map<string, string>;
   private readonly maxCached: number;
-  /** Per table: key -> row or ABSENT, in write order (least recently written leave first). */
-  private readonly cache = new Map<string, Map<string, unknown>>();
-  private cached = 0;
+  /**
+   * Per table: key -> newest row or ABSENT over all layers. Committed keys are in the order they
+   * were last committed (least recently written first), which is the order eviction takes them.
+   */
+  private readonly view = new Map<string, Map<string, unknown>>();
+  /** Entries in `view`, over all tables. */
+  private viewed = 0;
   /**
    * For tables that were empty at load: the keys written since. A key it has never seen is
-   * absent; one it might have seen and the cache does not hold is fetched.
+   * absent; one it might have seen and the view does not hold is fetched.
    */
   private readonly written = new Map<string, KeyFilter>();
   private loaded = false;
@@ -72,7 +79,7 @@ export class RowStore {
     this.pure = pure;
     this.names = readModelTables(pure);
     this.maxCached = options.maxCachedRows;
-    for (const table of this.names.keys()) this.cache.set(table, new Map());
+    for (const table of this.names.keys()) this.view.set(table, new Map());
     this.lookup = (table: string, key: string) => {
       const found = this.known(table, key);
       if (found === MISSING) throw new RowMiss(table, key);
@@ -112,8 +119,7 @@ export class RowStore {
   wanted(events: Iterable<StoredEvent>): Map<string, string[]> {
     const out = new Map<string, string[]>();
     if (this.pure.prefetch === undefined) return out;
-    // Each key once per call: a mission's events come in runs, and every lookup costs a few
-    // hash probes into large maps.
+    // Each key once per call: a mission's events come in runs.
     const seen = new Map<string, Set<string>>();
     for (const event of events) {
       if (!this.pure.handles(event.type)) continue;
@@ -143,7 +149,13 @@ export class RowStore {
       select key, row from ${sql.id(schema, this.names.get(table)!)}
        where key = any(${keys}::text[])`.execute(db);
     const found = new Map(rows.map((r) => [r.key, r.row]));
-    for (const key of keys) this.remember(table, key, found.get(key) ?? ABSENT);
+    const view = this.view.get(table)!;
+    for (const key of keys) {
+      // A key some layer knows by now is newer there than in the database.
+      if (view.has(key)) continue;
+      view.set(key, found.get(key) ?? ABSENT);
+      this.viewed += 1;
+    }
   }
 
   /**
@@ -159,7 +171,8 @@ export class RowStore {
       throw error;
     }
     for (const change of changes) {
-      if (!this.names.has(change.table)) {
+      const view = this.view.get(change.table);
+      if (view === undefined) {
         throw new LedgerError(
           'CONFIGURATION_INVALID',
           `Projection ${this.pure.name} changed unknown table ${change.table}.`,
@@ -169,6 +182,8 @@ export class RowStore {
       if (rows === undefined) this.open.set(change.table, (rows = new Map<string, unknown>()));
       if (!rows.has(change.key)) this.openCount += 1;
       rows.set(change.key, change.row);
+      if (!view.has(change.key)) this.viewed += 1;
+      view.set(change.key, change.row === null ? ABSENT : change.row);
     }
     return undefined;
   }
@@ -188,15 +203,23 @@ export class RowStore {
     return staged;
   }
 
-  /** The sealed changes have committed: they enter the cache, and the cache is trimmed. */
+  /**
+   * The sealed changes have committed: they count as cached, as the most recently written rows,
+   * and the cache is trimmed.
+   */
   committed(): void {
     const staged = this.sealed;
     this.sealed = undefined;
     if (staged === undefined) return;
     for (const [table, rows] of staged) {
+      const view = this.view.get(table)!;
       const written = this.written.get(table);
       for (const [key, row] of rows) {
-        this.remember(table, key, row === null ? ABSENT : row);
+        // To the end of the eviction order, with the newest value (the open layer may hold a
+        // later one than the row just committed).
+        const newest = view.get(key);
+        view.delete(key);
+        view.set(key, newest);
         if (row !== null) written?.add(key);
       }
     }
@@ -211,57 +234,62 @@ export class RowStore {
     this.open = new Map();
     this.openCount = 0;
     this.sealed = undefined;
-    for (const rows of this.cache.values()) rows.clear();
-    this.cached = 0;
+    for (const rows of this.view.values()) rows.clear();
+    this.viewed = 0;
     this.written.clear();
     this.loaded = false;
   }
 
-  /** The cached rows by table then key (`undefined`: cached as absent). For tests. */
+  /**
+   * The cached rows by table then key (`undefined`: cached as absent): what the view holds for
+   * keys no staged or sealed change covers. For tests.
+   */
   cachedRows(): Map<string, Map<string, unknown>> {
     const out = new Map<string, Map<string, unknown>>();
-    for (const [table, rows] of this.cache) {
-      if (rows.size === 0) continue;
+    for (const [table, rows] of this.view) {
       const copy = new Map<string, unknown>();
-      for (const [key, row] of rows) copy.set(key, row === ABSENT ? undefined : row);
-      out.set(table, copy);
+      for (const [key, row] of rows) {
+        if (this.open.get(table)?.has(key) || this.sealed?.get(table)?.has(key)) continue;
+        copy.set(key, row === ABSENT ? undefined : row);
+      }
+      if (copy.size > 0) out.set(table, copy);
     }
     return out;
   }
 
   /** The row as the layers know it: a row, ABSENT, or MISSING when none of them knows. */
   private known(table: string, key: string): unknown {
-    const open = this.open.get(table)?.get(key);
-    if (open !== undefined) return open === null ? ABSENT : open;
-    const sealed = this.sealed?.get(table)?.get(key);
-    if (sealed !== undefined) return sealed === null ? ABSENT : sealed;
-    const row = this.cache.get(table)?.get(key);
+    const row = this.view.get(table)?.get(key);
     if (row !== undefined) return row;
     const written = this.written.get(table);
     return written !== undefined && !written.mightHave(key) ? ABSENT : MISSING;
   }
 
-  private remember(table: string, key: string, row: unknown): void {
-    const rows = this.cache.get(table)!;
-    if (rows.delete(key)) this.cached -= 1;
-    rows.set(key, row);
-    this.cached += 1;
-  }
-
-  /** Drops the oldest rows, from the largest tables first, down to the bound. */
+  /**
+   * Drops the least recently written committed rows, from the largest tables first, until the
+   * cache (the view less the open layer) is within its bound. Called with nothing sealed; keys of
+   * the open layer stay, or their staged values would be lost to lookups.
+   */
   private evict(): void {
-    while (this.cached > this.maxCached) {
+    let excess = this.viewed - this.openCount - this.maxCached;
+    while (excess > 0) {
       let table = '';
       let largest = -1;
-      for (const [name, rows] of this.cache) {
-        if (rows.size > largest) [table, largest] = [name, rows.size];
+      for (const [name, rows] of this.view) {
+        const cached = rows.size - (this.open.get(name)?.size ?? 0);
+        if (cached > largest) [table, largest] = [name, cached];
       }
-      const rows = this.cache.get(table)!;
-      let excess = Math.min(this.cached - this.maxCached, rows.size);
+      const rows = this.view.get(table)!;
+      const open = this.open.get(table);
+      let take = Math.min(excess, largest);
+      if (take <= 0) return;
       for (const key of rows.keys()) {
-        if (excess-- <= 0) break;
+        if (take <= 0) break;
+        if (open?.has(key)) continue;
         rows.delete(key);
-        this.cached -= 1;
+        this.viewed -= 1;
+        excess -= 1;
+        take -= 1;
       }
     }
   }
