@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { pureProjections, projectionNamed } from '../src/read-models/read-models.ts';
@@ -93,13 +95,25 @@ async function child(mode: string, schema: string): Promise<ChildResult> {
   };
 }
 
-function runChild(mode: string, schema: string): Promise<ChildResult> {
+/**
+ * bin/build-stamp.js, loaded by the parent alone: the compiled child lives in dist/bench, where
+ * the relative path would not reach it.
+ */
+const buildStamp = () => import('../bin/build-stamp.js');
+
+/**
+ * Runs {@link child} in a fresh process, on the code `ledger` itself would run: the compiled
+ * build while it is fresh (bin/build-stamp.js), else the sources through tsx.
+ */
+async function runChild(mode: string, schema: string): Promise<ChildResult> {
+  const { ROOT, buildIsFresh } = await buildStamp();
+  const entry = (await buildIsFresh())
+    ? [join(ROOT, 'dist', 'bench', 'projection-rebuild.js')]
+    : ['--import', 'tsx', fileURLToPath(import.meta.url)];
   return new Promise((resolve, reject) => {
-    const proc = spawn(
-      process.execPath,
-      ['--import', 'tsx', new URL(import.meta.url).pathname, '--child', mode, schema],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
+    const proc = spawn(process.execPath, [...entry, '--child', mode, schema], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     proc.on('close', (code) => {
@@ -131,6 +145,7 @@ export async function benchProjectionRebuild(): Promise<void> {
     `select (pg_total_relation_size('"${schema}".events') / 1048576)::text as mb,
             (select count(*) from "${schema}".events where type = 'mission.dispatched')::text as missions`,
   );
+  const compiled = await (await buildStamp()).buildIsFresh();
   try {
     const raw = await runChild('raw', schema);
     console.log('raw keyset read', raw);
@@ -168,7 +183,7 @@ export async function benchProjectionRebuild(): Promise<void> {
     const markdown = [
       '## Projection rebuild on PostgreSQL',
       '',
-      `\`npm run bench -- projection-rebuild\`, run ${new Date().toISOString().slice(0, 10)}. A log of ${fmt(EVENTS)} events (${size[0]?.mb ?? '?'} MB with indexes): copies of six mission lifecycles made through the real command path (dispatch, accepted, progress, a rejected report for every third mission, then completed, failed, blocked, timed out, cancelled or still running), ${fmt(Number(size[0]?.missions ?? 0))} missions over 1,000 VP sessions, interleaved 500 missions at a time. Each row is a separate process, so its peak RSS is its own. Rebuilds run the code \`ledger replay --verify\` and \`ledger projections rebuild\` run (\`catchUpProjections\`: one read of the log in pages of 2,000 for all projections, every projection folding each event as it passes, ${fmt(CATCH_UP_FLUSH_ROWS)} staged rows per write, writes overlapping the fold, ${fmt(CATCH_UP_CACHED_ROWS)} cached rows per projection, unlogged tables without secondary indexes) into a fresh schema, from position 0 to the head. The baseline is a raw keyset read of the same table with \`pg\` (pages of 2,000, JSON parsed), run first and last; their mean is the 100%. "events/s" counts log events: a projection reads every one of them.`,
+      `\`npm run bench -- projection-rebuild\`, run ${new Date().toISOString().slice(0, 10)}. A log of ${fmt(EVENTS)} events (${size[0]?.mb ?? '?'} MB with indexes): copies of six mission lifecycles made through the real command path (dispatch, accepted, progress, a rejected report for every third mission, then completed, failed, blocked, timed out, cancelled or still running), ${fmt(Number(size[0]?.missions ?? 0))} missions over 1,000 VP sessions, interleaved 500 missions at a time. Each row is a separate process, so its peak RSS is its own, running ${compiled ? 'the compiled build (dist/), as `ledger` does after `npm install`' : 'the TypeScript sources through tsx (the build in dist/ was missing or stale)'}. Rebuilds run the code \`ledger replay --verify\` and \`ledger projections rebuild\` run (\`catchUpProjections\`: one read of the log in pages of 2,000 for all projections, every projection folding each event as it passes, ${fmt(CATCH_UP_FLUSH_ROWS)} staged rows per projection per write, writes overlapping the fold, ${fmt(CATCH_UP_CACHED_ROWS)} cached rows per projection, unlogged tables without secondary indexes) into a fresh schema, from position 0 to the head. The baseline is a raw keyset read of the same table with \`pg\` (pages of 2,000, JSON parsed), run first and last; their mean is the 100%. "events/s" counts log events: a projection reads every one of them.`,
       '',
       '| run | events | seconds | CPU seconds | events/s | of raw read | peak RSS MB |',
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',

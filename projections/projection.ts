@@ -230,11 +230,21 @@ export function foldingEvent<T>(projection: string, event: StoredEvent, fold: ()
 
 const MISSION_STREAM_PREFIX = 'mission-';
 
+/** The last stream {@link missionIdOfStream} was asked about, and its answer. */
+let lastStream: string | undefined;
+let lastMissionId: string | undefined;
+
 /** The mission id of a `mission-{id}` stream; `undefined` for any other stream. */
 export function missionIdOfStream(stream: string): string | undefined {
-  return stream.startsWith(MISSION_STREAM_PREFIX) && stream.length > MISSION_STREAM_PREFIX.length
-    ? stream.slice(MISSION_STREAM_PREFIX.length)
-    : undefined;
+  // Every projection asks twice per event (prefetch and apply). Answering with one string keeps
+  // its hash, computed by the first map lookup, for all the lookups that follow.
+  if (stream === lastStream) return lastMissionId;
+  lastStream = stream;
+  lastMissionId =
+    stream.startsWith(MISSION_STREAM_PREFIX) && stream.length > MISSION_STREAM_PREFIX.length
+      ? stream.slice(MISSION_STREAM_PREFIX.length)
+      : undefined;
+  return lastMissionId;
 }
 
 /** The UTC hour an instant falls in, as `YYYY-MM-DDTHH:00:00.000Z`. Parses; never reads a clock. */

@@ -9,11 +9,15 @@ import { openReadModelDatabase } from '../read-models/open-read-models.ts';
 import { ReadModels } from '../read-models/read-models.ts';
 import { openStore, parseStoreUrl, redactStoreUrl } from '../store/open-store.ts';
 
+/** The version in package.json: two levels up from src/cli, three from the build's dist/src/cli. */
 async function packageVersion(): Promise<string> {
-  const pkg = JSON.parse(
-    await readFile(new URL('../../package.json', import.meta.url), 'utf8'),
-  ) as { version: string };
-  return pkg.version;
+  for (const path of ['../../package.json', '../../../package.json']) {
+    const text = await readFile(new URL(path, import.meta.url), 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    const pkg = JSON.parse(text) as { name?: string; version: string };
+    if (pkg.name === 'mission-ledger') return pkg.version;
+  }
+  return 'unknown';
 }
 
 function banner(

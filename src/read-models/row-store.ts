@@ -116,22 +116,16 @@ export class RowStore {
   }
 
   /** The rows `events` will likely look up that no layer holds, by table (`prefetch` hints). */
-  wanted(events: Iterable<StoredEvent>): Map<string, string[]> {
-    const out = new Map<string, string[]>();
+  wanted(events: Iterable<StoredEvent>): Map<string, Set<string>> {
+    const out = new Map<string, Set<string>>();
     if (this.pure.prefetch === undefined) return out;
-    // Each key once per call: a mission's events come in runs.
-    const seen = new Map<string, Set<string>>();
     for (const event of events) {
       if (!this.pure.handles(event.type)) continue;
       for (const { table, key } of this.pure.prefetch(event)) {
-        let keys = seen.get(table);
-        if (keys === undefined) seen.set(table, (keys = new Set()));
-        if (keys.has(key)) continue;
-        keys.add(key);
         if (!this.names.has(table) || this.known(table, key) !== MISSING) continue;
         let missing = out.get(table);
-        if (missing === undefined) out.set(table, (missing = []));
-        missing.push(key);
+        if (missing === undefined) out.set(table, (missing = new Set()));
+        missing.add(key);
       }
     }
     return out;
@@ -142,15 +136,16 @@ export class RowStore {
     db: Kysely<unknown>,
     schema: string,
     table: string,
-    keys: readonly string[],
+    keys: Iterable<string>,
   ): Promise<void> {
-    if (keys.length === 0) return;
+    const list = [...keys];
+    if (list.length === 0) return;
     const { rows } = await sql<{ key: string; row: unknown }>`
       select key, row from ${sql.id(schema, this.names.get(table)!)}
-       where key = any(${keys}::text[])`.execute(db);
+       where key = any(${list}::text[])`.execute(db);
     const found = new Map(rows.map((r) => [r.key, r.row]));
     const view = this.view.get(table)!;
-    for (const key of keys) {
+    for (const key of list) {
       // A key some layer knows by now is newer there than in the database.
       if (view.has(key)) continue;
       view.set(key, found.get(key) ?? ABSENT);

@@ -164,15 +164,18 @@ export class SqlEventStore implements EventStore {
         limit: options.limit,
       });
     }
-    const rows = await this.run(() =>
-      this.table('events')
-        .select(['position', 'event_id', 'stream_id', 'revision', 'type', 'data', 'metadata'])
-        .where('position', '>', after)
-        .orderBy('position')
-        .limit(options.limit)
-        .execute(),
+    // Rows come out as stored events already (names, key order and numbers as toStoredEvent
+    // makes them): readAll feeds rebuilds a million rows at a time, and a copy per row is a
+    // tenth of reading them. float8 holds every position and revision exactly (below 2^53).
+    const { rows } = await this.run(() =>
+      sql<StoredEvent>`
+        select event_id as id, stream_id as stream, revision::float8 as revision,
+               position::float8 as position, type, data, metadata
+          from ${sql.table(`${this.schema}.events`)} e
+         -- e.position, not the float8 output column of that name: the index orders the table's.
+         where e.position > ${after} order by e.position limit ${options.limit}`.execute(this.db),
     );
-    return rows.map(toStoredEvent);
+    return rows;
   }
 
   async headPosition(): Promise<Position> {
