@@ -203,7 +203,12 @@ export async function benchApiCallbacks(): Promise<void> {
     },
   );
   const barePort = await freePort();
-  const bare = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-express.ts'], {
+  // The baseline runs as the ledger does: compiled while the build is fresh, else through tsx.
+  const { buildIsFresh } = await import('../bin/build-stamp.js');
+  const bareEntry = (await buildIsFresh())
+    ? ['dist/bench/bare-express.js']
+    : ['--import', 'tsx', 'bench/bare-express.ts'];
+  const bare = spawn(process.execPath, bareEntry, {
     env: { ...process.env, PORT: String(barePort) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
