@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash, randomUUID } from 'node:crypto';
 import { sameJson } from '../audit/canonical-json.ts';
 import { LedgerError } from '../errors.ts';
@@ -43,16 +44,24 @@ export interface PreparedEvent {
 export const NO_STREAM = -1;
 
 /**
+ * `crypto.hash` (Node 20.12 and later): a third cheaper than a Hash object for a short input, and
+ * every keyed append hashes once. Absent on older Node 20 releases.
+ */
+const oneShotHash = (
+  crypto as { hash?: (algorithm: string, data: Buffer, encoding: 'buffer') => Buffer }
+).hash;
+
+/**
  * Event id: deterministic for keyed events, so a retry carries the same id on every adapter
  * (EventStoreDB deduplicates on it), random otherwise.
  */
 export function eventIdFor(stream: string, idempotencyKey: string | undefined): string {
   if (idempotencyKey === undefined) return randomUUID();
   // UUID version 5 (RFC 9562 section 5.5): SHA-1 of namespace and name, version and variant set.
-  const hash = createHash('sha1')
-    .update(EVENT_ID_NAMESPACE)
-    .update(`${stream}\u0000${idempotencyKey}`)
-    .digest();
+  const name = Buffer.from(`${stream}\u0000${idempotencyKey}`);
+  const hash = oneShotHash
+    ? oneShotHash('sha1', Buffer.concat([EVENT_ID_NAMESPACE, name]), 'buffer')
+    : createHash('sha1').update(EVENT_ID_NAMESPACE).update(name).digest();
   hash[6] = (hash[6]! & 0x0f) | 0x50;
   hash[8] = (hash[8]! & 0x3f) | 0x80;
   const hex = hash.toString('hex', 0, 16);
