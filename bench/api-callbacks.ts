@@ -205,7 +205,8 @@ export async function benchApiCallbacks(): Promise<void> {
   const barePort = await freePort();
   // The baseline runs as the ledger does: compiled while the build is fresh, else through tsx.
   const { buildIsFresh } = await import('../bin/build-stamp.js');
-  const bareEntry = (await buildIsFresh())
+  const compiled = await buildIsFresh();
+  const bareEntry = compiled
     ? ['dist/bench/bare-express.js']
     : ['--import', 'tsx', 'bench/bare-express.ts'];
   const bare = spawn(process.execPath, bareEntry, {
@@ -264,7 +265,7 @@ export async function benchApiCallbacks(): Promise<void> {
 process on PostgreSQL (logging at \`info\`), with ${MISSIONS} missions dispatched and accepted beforehand; autocannon posts
 \`mission.progress\` callbacks (about 900 bytes, each with a new idempotency key) round-robin over the missions, so every
 request is authenticated, parsed, validated, decided against the mission's folded stream and appended. The baseline is a
-bare express 5 endpoint in its own process that parses the same JSON bodies and answers 201. ${SECONDS} s per cell; every
+bare express 5 endpoint in its own process that parses the same JSON bodies and answers 201. Both run ${compiled ? 'the compiled build (dist/), as `ledger` does after `npm install`' : 'the TypeScript sources through tsx (the build in dist/ was missing or stale)'}. ${SECONDS} s per cell; every
 ledger answer was a 2xx.
 
 | connections | ledger req/s | ledger p50 / p99 ms | bare express req/s | bare p50 / p99 ms | ledger ÷ bare |
