@@ -61,7 +61,7 @@ interface TargetState {
   /**
    * Prefetch the next page's rows. On while prefetching finds rows no layer holds or the fold
    * misses some; off while neither happens (a rebuild from position 0 creates nearly every row it
-   * looks up, and asking the prefetch hints about every event then costs a twentieth of it).
+   * looks up, so asking the prefetch hints about every event costs a few percent for nothing).
    */
   prefetch: boolean;
 }

@@ -23,6 +23,7 @@ import type {
   SubscribeOptions,
 } from '../port.ts';
 import { appendStatement } from './append-statement.ts';
+import { assertSchemaName } from './migrations.ts';
 import { GroupCommitQueue, type Pending } from './group-commit.ts';
 import type { LedgerTables } from './tables.ts';
 import { isUniqueViolation, translateSqlError } from './translate-error.ts';
@@ -100,6 +101,8 @@ export class SqlEventStore implements EventStore {
   private readonly channel: string;
   private readonly appendText: string;
   private readonly appendName: string;
+  private readonly readAllText: string;
+  private readonly readAllName: string;
   private readonly queue: GroupCommitQueue<AppendRequest, AppendResult>;
   private readonly pollIntervalMs: number;
   private readonly beforeCommit: (() => Promise<void>) | undefined;
@@ -115,9 +118,20 @@ export class SqlEventStore implements EventStore {
   ) {
     this.db = driver.db;
     this.schema = options.schema ?? 'ledger';
+    // The store's fixed statements name the schema in their text.
+    assertSchemaName(this.schema);
     this.channel = `ledger_${this.schema}`;
     this.appendText = appendStatement(this.schema);
     this.appendName = `ledger_append_${this.schema}`;
+    // Rows come out as stored events already (names, key order and numbers as toStoredEvent
+    // makes them): readAll feeds rebuilds a million rows at a time, and a copy per row was a
+    // tenth of reading them. float8 holds every position and revision exactly (below 2^53).
+    // e.position, not the float8 output column of that name: the index orders the table's.
+    this.readAllText = `select event_id as id, stream_id as stream, revision::float8 as revision,
+        position::float8 as position, type, data, metadata
+   from "${this.schema}"."events" e
+  where e.position > $1 order by e.position limit $2`;
+    this.readAllName = `ledger_read_all_${this.schema}`;
     this.capabilities = {
       densePositions: true,
       maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
@@ -164,18 +178,18 @@ export class SqlEventStore implements EventStore {
         limit: options.limit,
       });
     }
-    // Rows come out as stored events already (names, key order and numbers as toStoredEvent
-    // makes them): readAll feeds rebuilds a million rows at a time, and a copy per row is a
-    // tenth of reading them. float8 holds every position and revision exactly (below 2^53).
-    const { rows } = await this.run(() =>
-      sql<StoredEvent>`
-        select event_id as id, stream_id as stream, revision::float8 as revision,
-               position::float8 as position, type, data, metadata
-          from ${sql.table(`${this.schema}.events`)} e
-         -- e.position, not the float8 output column of that name: the index orders the table's.
-         where e.position > ${after} order by e.position limit ${options.limit}`.execute(this.db),
+    return this.run(() =>
+      this.statement<StoredEvent>(this.readAllName, this.readAllText, [after, options.limit]),
     );
-    return rows;
+  }
+
+  /**
+   * Runs one of the store's fixed statements: prepared once per connection where the driver can
+   * (pg), through kysely otherwise (PGlite). Errors are the driver's.
+   */
+  private async statement<R>(name: string, text: string, values: unknown[]): Promise<R[]> {
+    if (this.driver.prepared !== undefined) return this.driver.prepared<R>(name, text, values);
+    return (await this.db.executeQuery<R>(CompiledQuery.raw(text, values))).rows;
   }
 
   async headPosition(): Promise<Position> {
@@ -350,8 +364,8 @@ export class SqlEventStore implements EventStore {
     ];
     try {
       const rows =
-        this.beforeCommit === undefined && this.driver.prepared !== undefined
-          ? await this.driver.prepared<{ start: string }>(this.appendName, this.appendText, values)
+        this.beforeCommit === undefined
+          ? await this.statement<{ start: string }>(this.appendName, this.appendText, values)
           : await this.withCommitHook(
               async (db) =>
                 (
