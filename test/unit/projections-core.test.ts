@@ -25,6 +25,21 @@ describe('rowKey', () => {
     expect(rowKey('coding', 'running')).toBe('["coding","running"]');
     expect(rowKey('a","b')).not.toBe(rowKey('a', 'b'));
   });
+
+  it('is exactly JSON.stringify of the parts, whatever they hold', () => {
+    const tricky: (string | number)[][] = [
+      ['coding', 'running'],
+      ['2026-11-01T10:00:00.000Z', 7, -0, 1e21, 0.1],
+      ['quote"', 'back\\slash'],
+      ['tab\t', 'nul\u0000', 'del\u007f', 'line\u2028sep'],
+      ['\u{1F600}', 'lone\ud800', 'lone\udc00'],
+      ['', 'é', 'x'],
+      [Number.NaN, 'a'],
+      [Infinity],
+      [42],
+    ];
+    for (const parts of tricky) expect(rowKey(...parts)).toBe(JSON.stringify(parts));
+  });
 });
 
 describe('applyChanges', () => {
@@ -72,6 +87,26 @@ describe('utcHour', () => {
   it('buckets an instant into its UTC hour, whatever its offset', () => {
     expect(utcHour('2025-11-20T10:59:59.999Z')).toBe('2025-11-20T10:00:00.000Z');
     expect(utcHour('2025-11-20T00:30:00+01:00')).toBe('2025-11-19T23:00:00.000Z');
+  });
+
+  it('gives what Date gives for every form, rolled-over days included', () => {
+    const viaDate = (s: string) =>
+      `${new Date(Date.parse(s)).toISOString().slice(0, 13)}:00:00.000Z`;
+    for (const instant of [
+      '2025-11-20T10:59:59.999Z',
+      '2025-02-28T23:59:59.999Z',
+      '2025-02-29T10:00:00.000Z', // no such day: Date rolls over to March 1
+      '2025-02-30T10:00:00.000Z',
+      '2025-04-31T23:30:00.000Z',
+      '2024-02-29T01:00:00.000Z',
+      '2025-12-31T23:59:59.999Z',
+      '0000-01-01T00:00:00.000Z',
+      '2025-11-20T10:00:00Z',
+      '2025-11-20T10:00:00.5Z',
+      '2025-11-20T10:00:00.000+05:30',
+    ]) {
+      expect(utcHour(instant)).toBe(viaDate(instant));
+    }
   });
 });
 
