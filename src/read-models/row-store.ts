@@ -175,10 +175,13 @@ export class RowStore {
       }
       let rows = this.open.get(change.table);
       if (rows === undefined) this.open.set(change.table, (rows = new Map<string, unknown>()));
-      if (!rows.has(change.key)) this.openCount += 1;
+      // A set that adds a key grows the map: no separate `has` probe (staging is hot).
+      const staged = rows.size;
       rows.set(change.key, change.row);
-      if (!view.has(change.key)) this.viewed += 1;
+      this.openCount += rows.size - staged;
+      const viewed = view.size;
       view.set(change.key, change.row === null ? ABSENT : change.row);
+      this.viewed += view.size - viewed;
     }
     return undefined;
   }
