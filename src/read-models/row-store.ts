@@ -59,8 +59,6 @@ export class RowStore {
    * were last committed (least recently written first), which is the order eviction takes them.
    */
   private readonly view = new Map<string, Map<string, unknown>>();
-  /** Entries in `view`, over all tables. */
-  private viewed = 0;
   /**
    * For tables that were empty at load: the keys written since. A key it has never seen is
    * absent; one it might have seen and the view does not hold is fetched.
@@ -68,7 +66,6 @@ export class RowStore {
   private readonly written = new Map<string, KeyFilter>();
   private loaded = false;
   private open: StagedRows = new Map();
-  private openCount = 0;
   private sealed: StagedRows | undefined;
   private readonly lookup: Lookup<AnyTables>;
 
@@ -89,12 +86,14 @@ export class RowStore {
 
   /** Rows staged and not yet sealed. */
   get stagedCount(): number {
-    return this.openCount;
+    let staged = 0;
+    for (const rows of this.open.values()) staged += rows.size;
+    return staged;
   }
 
   /** True while changes are staged or sealed: a batch neither committed nor rolled back. */
   get pending(): boolean {
-    return this.openCount > 0 || this.sealed !== undefined;
+    return this.open.size > 0 || this.sealed !== undefined;
   }
 
   /** True once {@link load} ran since the last reset. */
@@ -145,12 +144,8 @@ export class RowStore {
        where key = any(${list}::text[])`.execute(db);
     const found = new Map(rows.map((r) => [r.key, r.row]));
     const view = this.view.get(table)!;
-    for (const key of list) {
-      // A key some layer knows by now is newer there than in the database.
-      if (view.has(key)) continue;
-      view.set(key, found.get(key) ?? ABSENT);
-      this.viewed += 1;
-    }
+    // A key some layer knows by now is newer there than in the database.
+    for (const key of list) if (!view.has(key)) view.set(key, found.get(key) ?? ABSENT);
   }
 
   /**
@@ -175,13 +170,8 @@ export class RowStore {
       }
       let rows = this.open.get(change.table);
       if (rows === undefined) this.open.set(change.table, (rows = new Map<string, unknown>()));
-      // A set that adds a key grows the map: no separate `has` probe (staging is hot).
-      const staged = rows.size;
       rows.set(change.key, change.row);
-      this.openCount += rows.size - staged;
-      const viewed = view.size;
       view.set(change.key, change.row === null ? ABSENT : change.row);
-      this.viewed += view.size - viewed;
     }
     return undefined;
   }
@@ -197,7 +187,6 @@ export class RowStore {
     const staged = this.open;
     this.sealed = staged;
     this.open = new Map();
-    this.openCount = 0;
     return staged;
   }
 
@@ -230,10 +219,8 @@ export class RowStore {
    */
   rolledBack(): void {
     this.open = new Map();
-    this.openCount = 0;
     this.sealed = undefined;
     for (const rows of this.view.values()) rows.clear();
-    this.viewed = 0;
     this.written.clear();
     this.loaded = false;
   }
@@ -269,7 +256,9 @@ export class RowStore {
    * the open layer stay, or their staged values would be lost to lookups.
    */
   private evict(): void {
-    let excess = this.viewed - this.openCount - this.maxCached;
+    let viewed = 0;
+    for (const rows of this.view.values()) viewed += rows.size;
+    let excess = viewed - this.stagedCount - this.maxCached;
     while (excess > 0) {
       let table = '';
       let largest = -1;
@@ -285,7 +274,6 @@ export class RowStore {
         if (take <= 0) break;
         if (open?.has(key)) continue;
         rows.delete(key);
-        this.viewed -= 1;
         excess -= 1;
         take -= 1;
       }

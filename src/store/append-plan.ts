@@ -1,5 +1,4 @@
 import * as crypto from 'node:crypto';
-import { createHash, randomUUID } from 'node:crypto';
 import { sameJson } from '../audit/canonical-json.ts';
 import { LedgerError } from '../errors.ts';
 import type { JsonObject } from '../json.ts';
@@ -56,12 +55,12 @@ const oneShotHash = (
  * (EventStoreDB deduplicates on it), random otherwise.
  */
 export function eventIdFor(stream: string, idempotencyKey: string | undefined): string {
-  if (idempotencyKey === undefined) return randomUUID();
+  if (idempotencyKey === undefined) return crypto.randomUUID();
   // UUID version 5 (RFC 9562 section 5.5): SHA-1 of namespace and name, version and variant set.
   const name = Buffer.from(`${stream}\u0000${idempotencyKey}`);
   const hash = oneShotHash
     ? oneShotHash('sha1', Buffer.concat([EVENT_ID_NAMESPACE, name]), 'buffer')
-    : createHash('sha1').update(EVENT_ID_NAMESPACE).update(name).digest();
+    : crypto.createHash('sha1').update(EVENT_ID_NAMESPACE).update(name).digest();
   hash[6] = (hash[6]! & 0x0f) | 0x50;
   hash[8] = (hash[8]! & 0x3f) | 0x80;
   const hex = hash.toString('hex', 0, 16);

@@ -187,9 +187,17 @@ export class SqlEventStore implements EventStore {
    * Runs one of the store's fixed statements: prepared once per connection where the driver can
    * (pg), through kysely otherwise (PGlite). Errors are the driver's.
    */
-  private async statement<R>(name: string, text: string, values: unknown[]): Promise<R[]> {
-    if (this.driver.prepared !== undefined) return this.driver.prepared<R>(name, text, values);
-    return (await this.db.executeQuery<R>(CompiledQuery.raw(text, values))).rows;
+  private async statement<R>(
+    name: string,
+    text: string,
+    values: unknown[],
+    db: Kysely<LedgerTables> = this.db,
+  ): Promise<R[]> {
+    // Prepared statements live on pool connections; a transaction (db !== this.db) has its own.
+    if (db === this.db && this.driver.prepared !== undefined) {
+      return this.driver.prepared<R>(name, text, values);
+    }
+    return (await db.executeQuery<R>(CompiledQuery.raw(text, values))).rows;
   }
 
   async headPosition(): Promise<Position> {
@@ -340,7 +348,7 @@ export class SqlEventStore implements EventStore {
     const streams: string[] = [];
     const revisions: number[] = [];
     for (const { request } of batch) {
-      const base = request.expected === 'no_stream' ? NO_STREAM : Number(request.expected);
+      const base = statedRevision(request.expected);
       if (base !== NO_STREAM) {
         probeStreams.push(request.stream);
         probeRevisions.push(base);
@@ -363,17 +371,9 @@ export class SqlEventStore implements EventStore {
       this.channel,
     ];
     try {
-      const rows =
-        this.beforeCommit === undefined
-          ? await this.statement<{ start: string }>(this.appendName, this.appendText, values)
-          : await this.withCommitHook(
-              async (db) =>
-                (
-                  await db.executeQuery<{ start: string }>(
-                    CompiledQuery.raw(this.appendText, values),
-                  )
-                ).rows,
-            );
+      const rows = await this.withCommitHook((db) =>
+        this.statement<{ start: string }>(this.appendName, this.appendText, values, db),
+      );
       const row = rows[0];
       return row === undefined ? undefined : Number(row.start);
     } catch (error) {
@@ -480,12 +480,17 @@ function toOutcome(request: AppendRequest, row: OutcomeRow): Outcome {
   }
 }
 
+/** The revision an append states it expects (`no_stream`: -1); only for `no_stream` or a number. */
+function statedRevision(expected: ExpectedRevision): number {
+  return expected === 'no_stream' ? NO_STREAM : Number(expected);
+}
+
 /** Answers every append of a batch that `appendAtOnce` wrote from the head it started at. */
 function settleAtOnce(batch: Pending<AppendRequest, AppendResult>[], start: Position): void {
   let position = start;
   for (const pending of batch) {
     const { request } = pending;
-    const base = request.expected === 'no_stream' ? NO_STREAM : Number(request.expected);
+    const base = statedRevision(request.expected);
     const n = request.events.length;
     pending.resolve({
       stream: request.stream,
