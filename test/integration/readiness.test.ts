@@ -16,6 +16,7 @@ class PgProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly pairs = new Set<[Socket, Socket]>();
+  private frozen = false;
   port = 0;
 
   constructor(
@@ -24,7 +25,17 @@ class PgProxy {
   ) {}
 
   async start(): Promise<void> {
+    this.frozen = false;
     const server = createServer((client) => {
+      if (this.frozen) {
+        // A connection opened while frozen hangs too: a pool that opens a fresh one for the next
+        // query must not get through the dead network that way.
+        this.sockets.add(client);
+        client.on('close', () => this.sockets.delete(client));
+        client.on('error', () => client.destroy());
+        client.pause();
+        return;
+      }
       const upstream = createConnection({ host: this.targetHost, port: this.targetPort });
       for (const socket of [client, upstream]) {
         this.sockets.add(socket);
@@ -48,8 +59,9 @@ class PgProxy {
     this.server = server;
   }
 
-  /** Stops forwarding on the open connections: their queries hang, as on a dead network. */
+  /** Stops forwarding, on open connections and new ones: queries hang, as on a dead network. */
   freeze(): void {
+    this.frozen = true;
     for (const [client, upstream] of this.pairs) {
       client.unpipe(upstream);
       upstream.unpipe(client);
