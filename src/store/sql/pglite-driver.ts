@@ -8,8 +8,8 @@ import type { LedgerTables } from './tables.ts';
 /**
  * Embedded PostgreSQL (PGlite) in this process: in memory when `dataDir` is undefined, else in
  * that directory. PGlite never fsyncs; it is the zero-configuration default, not a production
- * store. One process may open a directory at a time (a lock file enforces it), because two
- * PGlite instances on one directory corrupt it.
+ * store. One process may open a directory at a time (an operating-system lock enforces it, see
+ * directory-lock.ts), because two PGlite instances on one directory corrupt it.
  */
 export async function pgliteDriver(dataDir: string | undefined): Promise<SqlDriver> {
   const release = dataDir === undefined ? undefined : await acquireDirectoryLock(dataDir);
