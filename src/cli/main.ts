@@ -28,6 +28,11 @@ program
   .option('--verify', 'compare with the live read models (required)')
   .option('--projection <name...>', 'only these projections')
   .option('--max-differences <n>', 'differing rows listed per table', '20')
+  .option(
+    '--wait-ms <ms>',
+    'how long the live projections get to reach the log head; one still behind fails as lagging',
+    '10000',
+  )
   .option('--json', 'print the report as JSON')
   .action(runReplay);
 
@@ -52,13 +57,17 @@ projectionsCommand
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  // Configuration and store errors are the user's to fix: say what, not where in the code.
-  if (isLedgerError(error)) {
-    process.stderr.write(`ledger: ${error.code}: ${error.message}\n`);
-  } else {
-    process.stderr.write(
-      `ledger: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-  }
+  // One line on stderr, whatever failed: say what, not where in the code.
+  process.stderr.write(`ledger: ${failureLine(error)}\n`);
   process.exitCode = 1;
+}
+
+/** A failure as one line: the ledger's code, or the error's name, then its message. */
+function failureLine(error: unknown): string {
+  const text = isLedgerError(error)
+    ? `${error.code}: ${error.message}`
+    : error instanceof Error
+      ? `${error.name}: ${error.message}`
+      : String(error);
+  return text.replace(/\s*[\r\n]+\s*/g, ' ');
 }

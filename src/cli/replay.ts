@@ -1,6 +1,7 @@
 import { projectionNamed, pureProjections } from '../read-models/read-models.ts';
 import type { TableComparison } from '../read-models/compare-tables.ts';
 import { verifyReadModels, type VerifyReport } from '../read-models/verify.ts';
+import { LedgerError } from '../errors.ts';
 import { openReadSide } from './open-read-side.ts';
 
 export interface ReplayOptions {
@@ -8,11 +9,13 @@ export interface ReplayOptions {
   projection?: string[];
   json?: boolean;
   maxDifferences?: string;
+  waitMs?: string;
 }
 
 /**
  * `ledger replay --verify`: rebuild every projection from position 0 into a scratch schema and
- * compare it with the live read model; exit 1 on any difference (or nothing to compare).
+ * compare it with the live read model; exit 1 on any difference, on a stalled or lagging live
+ * projection, or when there is nothing to compare.
  */
 export async function runReplay(options: ReplayOptions): Promise<void> {
   if (options.verify !== true) {
@@ -23,6 +26,10 @@ export async function runReplay(options: ReplayOptions): Promise<void> {
       ? pureProjections
       : options.projection.map((name) => projectionNamed(name));
   const maxDifferences = Number(options.maxDifferences ?? '20');
+  const waitMs = Number(options.waitMs ?? '10000');
+  if (!Number.isSafeInteger(waitMs) || waitMs < 0) {
+    throw new LedgerError('CONFIGURATION_INVALID', '--wait-ms must be a whole number of ms.');
+  }
   const side = await openReadSide();
   try {
     const started = performance.now();
@@ -33,6 +40,7 @@ export async function runReplay(options: ReplayOptions): Promise<void> {
       projections: selected,
       maxDifferences:
         Number.isSafeInteger(maxDifferences) && maxDifferences >= 0 ? maxDifferences : 20,
+      catchUpWaitMs: waitMs,
     });
     const seconds = (performance.now() - started) / 1000;
     process.stdout.write(
@@ -74,6 +82,19 @@ export function formatReport(report: VerifyReport, seconds: number): string {
         break;
       case 'rebuild-failed':
         lines.push(`  ${name}  REBUILD FAILED  ${p.error ?? ''}`);
+        break;
+      case 'stalled':
+        lines.push(
+          `  ${name}  STALLED         at position ${p.position}` +
+            (p.parked === undefined
+              ? `: ${p.live?.error ?? ''}`
+              : `; parked event at position ${p.parked.position}: ${p.parked.error}`),
+        );
+        break;
+      case 'lagging':
+        lines.push(
+          `  ${name}  LAGGING         at position ${p.position}, behind the log head ${report.head}`,
+        );
         break;
       case 'different':
         lines.push(`  ${name}  DIFFERENT       at position ${p.position}`);

@@ -2,12 +2,14 @@ import { createHash } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import {
   byCodePoint,
+  keyOf,
   snapshot,
   type Projection as PureProjection,
 } from '../../projections/projection.ts';
 import { canonicalJson, jsonDigest } from '../audit/canonical-json.ts';
 import { assertSchemaName } from '../store/sql/migrations.ts';
 import { readModelTables, type AnyTables } from './read-model-tables.ts';
+import { decodedKey, parseStoredRow } from './stored-text.ts';
 
 /** A read model as {@link snapshot} gives it: tables by name, rows in key order, empty ones left out. */
 export type ReadModelSnapshot = Record<string, unknown[]>;
@@ -16,8 +18,9 @@ export type ReadModelSnapshot = Record<string, unknown[]>;
 const PAGE = 2_000;
 
 /**
- * The rows of a key/jsonb read-model table in key order (`"C"`, byte order), read in keyset pages
- * so a table of any size streams in bounded memory. A missing table scans as empty.
+ * The rows of a key/jsonb read-model table in stored-key order (`"C"`, byte order), read in keyset
+ * pages so a table of any size streams in bounded memory. A missing table scans as empty. `key`
+ * is the key as stored and `row` the row decoded (see `stored-text.ts`).
  */
 export async function* scanTable(
   db: Kysely<unknown>,
@@ -30,11 +33,11 @@ export async function* scanTable(
   if (found[0]?.ok !== true) return;
   let after: string | undefined;
   for (;;) {
-    const { rows } = await sql<{ key: string; row: unknown }>`
-      select key, row from ${sql.id(schema, name)}
+    const { rows } = await sql<{ key: string; row: string }>`
+      select key, row::text as row from ${sql.id(schema, name)}
        ${after === undefined ? sql`` : sql`where key > ${after}`}
        order by key limit ${PAGE}`.execute(db);
-    yield* rows;
+    for (const { key, row } of rows) yield { key, row: parseStoredRow(row) };
     if (rows.length < PAGE) return;
     after = rows.at(-1)!.key;
   }
@@ -51,9 +54,13 @@ export async function readModelSnapshot<Tables>(
   pure: PureProjection<Tables>,
 ): Promise<ReadModelSnapshot> {
   const model = new Map<string, Map<string, unknown>>();
-  for (const [table, name] of readModelTables(pure as unknown as PureProjection<AnyTables>)) {
+  const any = pure as unknown as PureProjection<AnyTables>;
+  for (const [table, name] of readModelTables(any)) {
     const rows = new Map<string, unknown>();
-    for await (const { key, row } of scanTable(db, schema, name)) rows.set(key, row);
+    for await (const { key, row } of scanTable(db, schema, name)) {
+      // A long key is stored as a digest; the row's own key columns give it back.
+      rows.set(decodedKey(key) ?? keyOf(any.tables[table]!, row), row);
+    }
     model.set(table, rows);
   }
   return snapshot(model);
@@ -138,11 +145,11 @@ export async function compareReadModels(
         a.done === true ? 1 : b.done === true ? -1 : byCodePoint(a.value.key, b.value.key);
       if (order < 0 && a.done !== true) {
         liveDigest.add(canonicalJson(a.value.row));
-        differ({ key: a.value.key, kind: 'unexpected', live: a.value.row });
+        differ({ key: shownKey(a.value.key), kind: 'unexpected', live: a.value.row });
         a = await live.next();
       } else if (order > 0 && b.done !== true) {
         rebuiltDigest.add(canonicalJson(b.value.row));
-        differ({ key: b.value.key, kind: 'missing', rebuilt: b.value.row });
+        differ({ key: shownKey(b.value.key), kind: 'missing', rebuilt: b.value.row });
         b = await rebuilt.next();
       } else if (a.done !== true && b.done !== true) {
         const x = canonicalJson(a.value.row);
@@ -151,7 +158,7 @@ export async function compareReadModels(
         rebuiltDigest.add(y);
         if (x !== y) {
           differ({
-            key: a.value.key,
+            key: shownKey(a.value.key),
             kind: 'changed',
             columns: changedColumns(a.value.row, b.value.row),
             live: a.value.row,
@@ -175,6 +182,11 @@ export async function compareReadModels(
     });
   }
   return out;
+}
+
+/** A stored key as a report shows it: decoded, or as stored when it is a digest. */
+function shownKey(stored: string): string {
+  return decodedKey(stored) ?? stored;
 }
 
 /** The top-level keys whose values differ (all keys when either side is not an object). */

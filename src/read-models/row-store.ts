@@ -4,6 +4,7 @@ import { LedgerError } from '../errors.ts';
 import type { StoredEvent } from '../store/port.ts';
 import { KeyFilter } from './key-filter.ts';
 import { readModelTables, type AnyTables } from './read-model-tables.ts';
+import { parseStoredRow, storedKey, storedUpsertsJson } from './stored-text.ts';
 
 /** Marks a key cached as absent (a `Map` cannot tell a stored `undefined` from a missing key). */
 const ABSENT = Symbol('absent');
@@ -139,13 +140,19 @@ export class RowStore {
   ): Promise<void> {
     const list = [...keys];
     if (list.length === 0) return;
-    const { rows } = await sql<{ key: string; row: unknown }>`
-      select key, row from ${sql.id(schema, this.names.get(table)!)}
-       where key = any(${list}::text[])`.execute(db);
+    const stored = list.map(storedKey);
+    // As text, parsed here: a row holding the escape character is decoded (`stored-text.ts`).
+    const { rows } = await sql<{ key: string; row: string }>`
+      select key, row::text as row from ${sql.id(schema, this.names.get(table)!)}
+       where key = any(${stored}::text[])`.execute(db);
     const found = new Map(rows.map((r) => [r.key, r.row]));
     const view = this.view.get(table)!;
-    // A key some layer knows by now is newer there than in the database.
-    for (const key of list) if (!view.has(key)) view.set(key, found.get(key) ?? ABSENT);
+    list.forEach((key, i) => {
+      // A key some layer knows by now is newer there than in the database.
+      if (view.has(key)) return;
+      const text = found.get(stored[i]!);
+      view.set(key, text === undefined ? ABSENT : parseStoredRow(text));
+    });
   }
 
   /**
@@ -292,6 +299,9 @@ const ROWS_PER_STATEMENT = 2_000;
  * condition) holds: per table, bulk upserts of at most {@link ROWS_PER_STATEMENT} rows and one bulk
  * delete, each key once with its final value. Lazy: each upsert's JSON is built when it is
  * reached. Rows go through JSON (`jsonb`): they must be JSON values.
+ *
+ * Every row write of live serving, rebuilds and verification goes through here, and so through
+ * the one encoding of what the tables cannot hold ({@link storedKey}, {@link storedUpsertsJson}).
  */
 export function* stagedRowWrites(
   schema: string,
@@ -304,7 +314,7 @@ export function* stagedRowWrites(
     const deletes: string[] = [];
     let upserts: { key: string; row: unknown }[] = [];
     const upsert = () => {
-      const payload = JSON.stringify(upserts);
+      const payload = storedUpsertsJson(upserts);
       upserts = [];
       return sql`insert into ${target} (key, row)
                  select e.key, e.row
@@ -313,8 +323,8 @@ export function* stagedRowWrites(
                  on conflict (key) do update set row = excluded.row`;
     };
     for (const [key, row] of rows) {
-      if (row === null) deletes.push(key);
-      else upserts.push({ key, row });
+      if (row === null) deletes.push(storedKey(key));
+      else upserts.push({ key: storedKey(key), row });
       if (upserts.length >= ROWS_PER_STATEMENT) yield upsert();
     }
     if (upserts.length > 0) yield upsert();
