@@ -3,6 +3,7 @@ import { loadConfig } from '../config.ts';
 import { openReadModelDatabase } from '../read-models/open-read-models.ts';
 import { openStore } from '../store/open-store.ts';
 import type { EventStore } from '../store/port.ts';
+import { DEFAULT_PG_DEADLINES, type PgDeadlines } from '../store/sql/pg-pool.ts';
 
 /** The log and the read-model database, as `ledger serve` would open them. */
 export interface ReadSide {
@@ -15,11 +16,21 @@ export interface ReadSide {
 /** Opens the store named by LEDGER_STORE and its read models (LEDGER_READ_MODELS or beside it). */
 export async function openReadSide(): Promise<ReadSide> {
   const config = loadConfig();
+  const deadlines: PgDeadlines = {
+    ...DEFAULT_PG_DEADLINES,
+    timeoutMs: config.LEDGER_STORE_TIMEOUT_MS,
+  };
   const store = await openStore(config.LEDGER_STORE, {
     maxEventBytes: config.LEDGER_MAX_EVENT_BYTES,
+    deadlines,
   });
   try {
-    const target = openReadModelDatabase(config.LEDGER_STORE, store, config.LEDGER_READ_MODELS);
+    // Rebuilds and verification run statements (index builds, whole-table reads in one pinned
+    // transaction) that take as long as the tables are large: no server-side timeouts there.
+    const target = openReadModelDatabase(config.LEDGER_STORE, store, config.LEDGER_READ_MODELS, {
+      ...deadlines,
+      timeoutMs: 0,
+    });
     return {
       store,
       db: target.db,

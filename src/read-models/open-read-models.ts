@@ -1,8 +1,8 @@
 import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
 import { LedgerError } from '../errors.ts';
 import { parseStoreUrl } from '../store/open-store.ts';
 import type { EventStore } from '../store/port.ts';
+import { DEFAULT_PG_DEADLINES, deadlinePool, type PgDeadlines } from '../store/sql/pg-pool.ts';
 import { SqlEventStore } from '../store/sql/sql-store.ts';
 
 /** Where a process keeps its read models. */
@@ -25,11 +25,15 @@ const POOL_SIZE = 16;
  *   The schema is `<store schema>_read_models`.
  * - `LEDGER_READ_MODELS=postgres://...?schema=name`: that database (schema default
  *   `read_models`). Required with an EventStoreDB store.
+ *
+ * On PostgreSQL every call is bounded by `deadlines` (serving defaults unless told otherwise;
+ * batch commands turn the server-side timeouts off for their long statements).
  */
 export function openReadModelDatabase(
   storeUrl: string,
   store: EventStore,
   readModelsUrl?: string,
+  deadlines: PgDeadlines = DEFAULT_PG_DEADLINES,
 ): ReadModelDatabase {
   if (readModelsUrl !== undefined) {
     const target = parseStoreUrl(readModelsUrl);
@@ -42,7 +46,10 @@ export function openReadModelDatabase(
     const schema = new URL(readModelsUrl).searchParams.has('schema')
       ? target.schema
       : 'read_models';
-    return { ...pool(target.connectionString, schema), description: `${schema} (own database)` };
+    return {
+      ...pool(target.connectionString, schema, deadlines),
+      description: `${schema} (own database)`,
+    };
   }
   const location = parseStoreUrl(storeUrl);
   switch (location.kind) {
@@ -57,7 +64,7 @@ export function openReadModelDatabase(
     case 'postgres': {
       const schema = `${location.schema}_read_models`;
       return {
-        ...pool(location.connectionString, schema),
+        ...pool(location.connectionString, schema, deadlines),
         description: `${schema} (beside the log)`,
       };
     }
@@ -69,11 +76,8 @@ export function openReadModelDatabase(
   }
 }
 
-function pool(connectionString: string, schema: string) {
-  const pgPool = new pg.Pool({ connectionString, max: POOL_SIZE });
-  // An idle client that loses its connection emits 'error'; unhandled it would crash the process.
-  pgPool.on('error', () => undefined);
-  pgPool.on('connect', (client) => client.on('error', () => undefined));
-  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: pgPool }) });
+function pool(connectionString: string, schema: string, deadlines: PgDeadlines) {
+  const { kysely } = deadlinePool(connectionString, POOL_SIZE, deadlines);
+  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: kysely }) });
   return { db, schema, close: () => db.destroy() };
 }

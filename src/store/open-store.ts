@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { LedgerError } from '../errors.ts';
 import type { EventStore } from './port.ts';
 import { assertSchemaName, migrateToLatest } from './sql/migrations.ts';
+import type { PgDeadlines } from './sql/pg-pool.ts';
 import { postgresDriver } from './sql/postgres-driver.ts';
 import { SqlEventStore, type SqlDriver, type SqlStoreOptions } from './sql/sql-store.ts';
 
@@ -75,7 +76,10 @@ export function redactStoreUrl(url: string): string {
   return `${url.slice(0, start)}${user}***${url.slice(at)}`;
 }
 
-export type OpenStoreOptions = Omit<SqlStoreOptions, 'schema'>;
+export type OpenStoreOptions = Omit<SqlStoreOptions, 'schema'> & {
+  /** PostgreSQL only: how long each call may take. Default `DEFAULT_PG_DEADLINES` (pg-pool.ts). */
+  deadlines?: PgDeadlines;
+};
 
 /**
  * Opens the store a URL names and brings its schema up to date. Migrations are idempotent and
@@ -86,18 +90,19 @@ export async function openStore(
   options: OpenStoreOptions = {},
 ): Promise<EventStore> {
   const location = parseStoreUrl(url);
+  const { deadlines, ...storeOptions } = options;
   switch (location.kind) {
     case 'pglite': {
       // Loaded on demand: the wasm build adds ~45 MB to a process that never opens it.
       const { pgliteDriver } = await import('./sql/pglite-driver.ts');
       const driver = await pgliteDriver(location.dataDir);
-      return openSqlStore(driver, { ...options, schema: 'ledger' });
+      return openSqlStore(driver, { ...storeOptions, schema: 'ledger' });
     }
     case 'postgres':
-      return openSqlStore(postgresDriver(location.connectionString), {
-        ...options,
-        schema: location.schema,
-      });
+      return openSqlStore(
+        postgresDriver(location.connectionString, deadlines === undefined ? {} : { deadlines }),
+        { ...storeOptions, schema: location.schema },
+      );
     case 'eventstoredb': {
       // Loaded on demand: the gRPC client is heavy and most deployments never need it.
       const { openEventStoreDb } = await import('./eventstoredb/esdb-store.ts');

@@ -2,6 +2,7 @@ import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { LedgerError } from '../errors.ts';
 import type { EventStore, Position, StoredEvent } from '../store/port.ts';
 import { assertSchemaName } from '../store/sql/migrations.ts';
+import { isTimeout } from '../store/sql/translate-error.ts';
 import {
   advanceCheckpoint,
   createCheckpointTables,
@@ -401,6 +402,10 @@ export class ProjectionRunner<DB> {
    */
   private async blameProjection(db: Kysely<DB>, error: unknown): Promise<void> {
     if (error instanceof OwnershipLost) throw error;
+    // A deadline (a statement or lock wait cut short, say while `replay --verify` pins the
+    // checkpoint) says the database was slow, not that the events are bad: never park for it.
+    if (isTimeout(error))
+      throw new ConnectionLost('A read-model call timed out.', { cause: error });
     try {
       await sql`select 1`.execute(db);
     } catch (probe) {

@@ -70,6 +70,22 @@ class PgProxy {
     }
   }
 
+  /**
+   * Forwards again, as a healed network does: open connections carry on with what they had
+   * sent. Connections opened while frozen never reached PostgreSQL; they are cut.
+   */
+  thaw(): void {
+    this.frozen = false;
+    const paired = new Set([...this.pairs].flat());
+    for (const socket of this.sockets) if (!paired.has(socket)) socket.destroy();
+    for (const [client, upstream] of this.pairs) {
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.resume();
+      upstream.resume();
+    }
+  }
+
   async stop(): Promise<void> {
     const server = this.server;
     this.server = undefined;
@@ -178,6 +194,83 @@ describe('readiness follows the store, without a restart (PostgreSQL through a T
     });
     expect(mission.status).toBe(200);
     expect(mission.body.status).toBe('queued');
+  });
+});
+
+describe('deadlines during a network partition (PostgreSQL through a frozen proxy)', () => {
+  const target = new URL(TEST_PG_URL);
+  const proxy = new PgProxy(target.hostname, Number(target.port || 5432));
+  const READYZ_MS = 300;
+  const REQUEST_MS = 1_500;
+  let store: EventStore;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    await proxy.start();
+    const url = new URL(storeUrl(freshSchemaName('partition')));
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    store = await openStore(url.toString(), {
+      deadlines: { timeoutMs: 1_000, keepAliveDelayMs: 1_000 },
+    });
+    app = await startApp({ store, readyzTimeoutMs: READYZ_MS, requestTimeoutMs: REQUEST_MS });
+  });
+  afterAll(async () => {
+    proxy.thaw();
+    await app?.close();
+    await store?.close();
+    await proxy.stop();
+    await dropSchemas();
+  });
+
+  it('answers readyz and writes by their deadlines, and a retry after the partition learns the outcome', async () => {
+    const before = dispatchPayload();
+    expect(
+      (await app.call('POST', '/v1/missions', { token: TOKENS.operator, body: before })).status,
+    ).toBe(201);
+
+    proxy.freeze();
+
+    let started = performance.now();
+    const probe = await app.call<{ status: string; store: { status: string } }>(
+      'GET',
+      '/v1/readyz',
+    );
+    expect(performance.now() - started).toBeLessThan(READYZ_MS + 700);
+    expect(probe.status).toBe(503);
+    expect(probe.body).toMatchObject({ status: 'degraded', store: { status: 'down' } });
+
+    const during = dispatchPayload();
+    started = performance.now();
+    const write = await app.call('POST', '/v1/missions', { token: TOKENS.operator, body: during });
+    expect(performance.now() - started).toBeLessThan(REQUEST_MS + 1_000);
+    expect(write.status).toBe(503);
+    expect(['DEADLINE_EXCEEDED', 'STORE_UNAVAILABLE']).toContain(write.body.error?.code);
+    expect(write.headers.get('retry-after')).toBe('1');
+
+    proxy.thaw();
+
+    // Whether or not the cut-off write reached PostgreSQL, the retry with its key answers
+    // the one outcome there is: created now, or the original, created then.
+    let retried = await app.call('POST', '/v1/missions', { token: TOKENS.operator, body: during });
+    const deadline = Date.now() + 15_000;
+    while (retried.status === 503 && Date.now() < deadline) {
+      await sleep(200);
+      retried = await app.call('POST', '/v1/missions', { token: TOKENS.operator, body: during });
+    }
+    expect([200, 201], JSON.stringify(retried.body)).toContain(retried.status);
+    const again = await app.call('POST', '/v1/missions', { token: TOKENS.operator, body: during });
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ duplicate: true, position: retried.body.position });
+    const stream = await store.readStream(`mission-${during.mission_id}`);
+    expect(stream.map((e) => e.type)).toEqual(['mission.dispatched']);
+
+    let ready = await app.call('GET', '/v1/readyz');
+    while (ready.status !== 200 && Date.now() < deadline) {
+      await sleep(200);
+      ready = await app.call('GET', '/v1/readyz');
+    }
+    expect(ready.status).toBe(200);
   });
 });
 

@@ -125,6 +125,39 @@ describe('ledger serve', () => {
     expect(await second.exited).toBe(0);
   });
 
+  it('brings up one of three servers started at once on a PGlite directory after a kill -9', async () => {
+    const cwd = await tempDir();
+    const env = { LEDGER_STORE: `pglite:${join(cwd, 'data')}` };
+    const killed = await serve(env, cwd);
+    killed.child.kill('SIGKILL');
+    await killed.exited;
+
+    const starts = await Promise.allSettled([serve(env, cwd), serve(env, cwd), serve(env, cwd)]);
+    const up = starts.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const refused = starts.flatMap((s) => (s.status === 'rejected' ? [String(s.reason)] : []));
+    expect(up).toHaveLength(1);
+    expect(refused).toHaveLength(2);
+    const winner = up[0]!;
+    for (const reason of refused) {
+      expect(reason).toMatch(
+        new RegExp(
+          `exited with 1: ledger: CONFIGURATION_INVALID: The embedded store \\S+ is in use by (process ${winner.child.pid}|another process): stop it first`,
+        ),
+      );
+    }
+    const token = (
+      JSON.parse(await readFile(join(cwd, '.ledger-dev-tokens.json'), 'utf8')) as {
+        token: string;
+      }[]
+    )[0]!.token;
+    const ok = await fetch(`${winner.url}/v1/events?limit=1`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(ok.status).toBe(200);
+    winner.child.kill('SIGTERM');
+    expect(await winner.exited).toBe(0);
+  }, 120_000); // four server starts, three of them at once
+
   it('ends open event streams on SIGTERM instead of waiting for them forever', async () => {
     const cwd = await tempDir();
     const served = await serve({ LEDGER_STORE: 'pglite:memory' }, cwd);

@@ -1,12 +1,15 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Position } from '../port.ts';
+import { DEFAULT_PG_DEADLINES, deadlinePool, pgClientConfig, type PgDeadlines } from './pg-pool.ts';
 import type { SqlDriver } from './sql-store.ts';
 import type { LedgerTables } from './tables.ts';
 
 export interface PostgresDriverOptions {
   /** Pool size. Appends use one connection at a time (group commit); readers share the rest. */
   maxConnections?: number;
+  /** How long each call may take. Default {@link DEFAULT_PG_DEADLINES}. */
+  deadlines?: PgDeadlines;
 }
 
 /** A pg pool behind kysely, plus a dedicated LISTEN connection for cross-process wake-ups. */
@@ -14,19 +17,13 @@ export function postgresDriver(
   connectionString: string,
   options: PostgresDriverOptions = {},
 ): SqlDriver {
-  const pool = new pg.Pool({ connectionString, max: options.maxConnections ?? 10 });
-  // An idle client that loses its connection emits 'error' on the pool; without a listener
-  // Node would crash the process. The next query reports the failure instead.
-  pool.on('error', () => undefined);
-  // A client whose connection dies mid-query also emits 'error' (the query itself rejects and is
-  // translated); unhandled, that event would crash the process.
-  pool.on('connect', (client) => {
-    client.on('error', () => undefined);
-  });
-  const db = new Kysely<LedgerTables>({ dialect: new PostgresDialect({ pool }) });
+  const deadlines = options.deadlines ?? DEFAULT_PG_DEADLINES;
+  const { pool, kysely } = deadlinePool(connectionString, options.maxConnections ?? 10, deadlines);
+  const db = new Kysely<LedgerTables>({ dialect: new PostgresDialect({ pool: kysely }) });
   return {
     db,
-    listen: (channel, onPosition) => listen(connectionString, channel, onPosition),
+    listen: (channel, onPosition) =>
+      listen(pgClientConfig(connectionString, deadlines), channel, onPosition),
     prepared: async <R>(name: string, text: string, values: unknown[]) =>
       (await pool.query<R & pg.QueryResultRow>({ name, text, values })).rows,
     close: () => db.destroy(),
@@ -38,7 +35,7 @@ export function postgresDriver(
  * Lost notifications are harmless: subscribers also re-read every poll interval.
  */
 async function listen(
-  connectionString: string,
+  config: pg.ClientConfig,
   channel: string,
   onPosition: (position: Position) => void,
 ): Promise<() => Promise<void>> {
@@ -47,7 +44,7 @@ async function listen(
   let retry: NodeJS.Timeout | undefined;
 
   const connect = async (): Promise<void> => {
-    const next = new pg.Client({ connectionString });
+    const next = new pg.Client(config);
     next.on('notification', (message) => {
       const position = Number(message.payload);
       if (Number.isSafeInteger(position)) onPosition(position);
@@ -56,11 +53,16 @@ async function listen(
       if (stopped) return;
       client = undefined;
       next.end().catch(() => undefined);
-      retry = setTimeout(() => void connect().catch(() => undefined), 1000);
+      reconnect();
     });
     await next.connect();
     await next.query(`listen "${channel.replaceAll('"', '""')}"`);
     client = next;
+  };
+
+  // A reconnect that fails (the database still away) tries again rather than giving up.
+  const reconnect = () => {
+    retry = setTimeout(() => void connect().catch(() => !stopped && reconnect()), 1000);
   };
 
   await connect();

@@ -217,6 +217,9 @@ export class SqlEventStore implements EventStore {
     const stopped = () => this.closed || options.signal?.aborted === true;
     while (!stopped()) {
       const { events, head } = await this.readPage(after, batchSize);
+      // Stopped while the page was read: the subscriber is gone, so nothing is handed on and
+      // the page is dropped here rather than held by a suspended generator.
+      if (stopped()) return;
       for (const event of events) {
         // Positions are dense: a hole means rows were removed behind the ledger's back.
         if (event.position !== after + 1) throw missingPosition(after + 1, event.position);

@@ -11,6 +11,32 @@ const NETWORK_CODES = new Set([
   'EHOSTUNREACH',
 ]);
 
+/**
+ * SQLSTATEs of the deadlines the store sets: `statement_timeout` or a cancel (57014),
+ * `lock_timeout` (55P03), `idle_in_transaction_session_timeout` (25P03).
+ */
+const TIMEOUT_STATES = new Set(['57014', '55P03', '25P03']);
+
+/** pg's messages when a client-side deadline passes: a call's answer, a connection, a pool slot. */
+const CLIENT_TIMEOUT_MESSAGES = [
+  'Query read timeout',
+  'timeout expired',
+  'timeout exceeded when trying to connect',
+  'Connection terminated due to connection timeout',
+];
+
+/**
+ * True when `error` (a driver error, or the store error it was translated to) says a deadline
+ * passed: the database did not answer in time, which is no fault of the statement itself.
+ */
+export function isTimeout(error: unknown): boolean {
+  if (isLedgerError(error)) return error.details.timeout === true;
+  const sqlstate = field(error, 'code');
+  if (typeof sqlstate === 'string' && TIMEOUT_STATES.has(sqlstate)) return true;
+  const message = error instanceof Error ? error.message : '';
+  return CLIENT_TIMEOUT_MESSAGES.some((m) => message.includes(m));
+}
+
 function field(error: unknown, name: string): unknown {
   return typeof error === 'object' && error !== null
     ? (error as Record<string, unknown>)[name]
@@ -33,6 +59,14 @@ export function translateSqlError(error: unknown): LedgerError {
   const message = error instanceof Error ? error.message : String(error);
   const details: Record<string, unknown> = { cause_message: message };
   if (typeof sqlstate === 'string') details.sqlstate = sqlstate;
+  if (isTimeout(error)) {
+    return new LedgerError(
+      'STORE_UNAVAILABLE',
+      'The event store did not answer in time.',
+      { ...details, timeout: true },
+      { cause: error },
+    );
+  }
   if (sqlstate === '23505') {
     const constraint = field(error, 'constraint');
     return constraint === 'events_stream_idempotency_key'
