@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { missionDispatchedDataSchema } from '../schemas/mission-events.ts';
 import { identifier } from '../schemas/primitives.ts';
 import type { StoredEvent } from '../schemas/stored-event.ts';
 import {
@@ -10,8 +11,9 @@ import {
 } from './projection.ts';
 
 /**
- * Data of `vp_session.mission_bound` in a `vp-session-{workspace_key}` stream (written by
- * `src/ledger/vp-sessions.ts`): one mission bound to a VP session.
+ * Data of `vp_session.mission_bound` in a `vp-session-{workspace_key}` stream: one mission bound
+ * to a VP session. Ledgers before the registry was folded from `mission.dispatched` appended one
+ * after each dispatch, in a second append; logs keep them, so the projection still reads them.
  */
 export const missionBoundDataSchema = z.strictObject({
   vp_id: identifier,
@@ -24,8 +26,8 @@ export const missionBoundDataSchema = z.strictObject({
 export type MissionBoundData = z.infer<typeof missionBoundDataSchema>;
 
 /**
- * One row per VP session, primary key (`vp_id`, `vp_session_id`). Times are the bindings'
- * `metadata.recorded_at`, as in the registry fold `foldVpSession`.
+ * One row per VP session, primary key (`vp_id`, `vp_session_id`). Times are the binding events'
+ * `metadata.recorded_at`.
  */
 export interface VpSessionRow {
   vp_id: string;
@@ -58,15 +60,32 @@ export interface VpSessionTables {
 
 const NAME = 'vp_sessions';
 const BOUND = 'vp_session.mission_bound';
+const DISPATCHED = 'mission.dispatched';
+
+const str = (v: unknown): v is string => typeof v === 'string';
+
+/** The binding a `mission.dispatched` or a legacy `vp_session.mission_bound` states. */
+function bindingOf(event: StoredEvent): MissionBoundData {
+  if (event.type === BOUND) return parseEventData(NAME, event, missionBoundDataSchema);
+  const data = parseEventData(NAME, event, missionDispatchedDataSchema);
+  return {
+    vp_id: data.input.vp_id,
+    vp_session_id: data.vp_session_id,
+    vp_runtime_id: data.input.vp_runtime_id,
+    workspace_key: data.workspace_key,
+    mission_id: data.input.mission_id,
+  };
+}
 
 /**
- * `vp_sessions`: the VP session registry as a table, from `vp_session.mission_bound` events only
- * (`mission.dispatched` carries the same facts; reading both would count each mission twice).
- * A binding already recorded for its mission changes nothing.
+ * `vp_sessions`: the VP session registry (seed 002 §1.1) as a table, folded from
+ * `mission.dispatched`, so a dispatch is one append and never half applied. Legacy
+ * `vp_session.mission_bound` events state the same binding again after their dispatch; a binding
+ * already recorded for its mission changes nothing, so each mission counts once.
  */
 export const vpSessionsProjection: Projection<VpSessionTables> = {
   name: NAME,
-  version: 1,
+  version: 2,
   tables: {
     vp_sessions: {
       primaryKey: ['vp_id', 'vp_session_id'],
@@ -75,23 +94,26 @@ export const vpSessionsProjection: Projection<VpSessionTables> = {
     vp_session_missions: {
       primaryKey: ['workspace_key', 'mission_id'],
       description: 'The missions bound to each session.',
+      indexes: [['workspace_key', 'bound_at']],
     },
   },
-  handles: (type) => type === BOUND,
+  handles: (type) => type === DISPATCHED || type === BOUND,
   prefetch(event) {
     const d = event.data;
-    const str = (v: unknown): v is string => typeof v === 'string';
-    if (!str(d.workspace_key) || !str(d.mission_id) || !str(d.vp_id) || !str(d.vp_session_id)) {
+    const input = (event.type === DISPATCHED ? d.input : d) as Record<string, unknown> | null;
+    const vpId = input?.vp_id;
+    const missionId = input?.mission_id;
+    if (!str(d.workspace_key) || !str(missionId) || !str(vpId) || !str(d.vp_session_id)) {
       return [];
     }
     return [
-      { table: 'vp_session_missions', key: rowKey(d.workspace_key, d.mission_id) },
-      { table: 'vp_sessions', key: rowKey(d.vp_id, d.vp_session_id) },
+      { table: 'vp_session_missions', key: rowKey(d.workspace_key, missionId) },
+      { table: 'vp_sessions', key: rowKey(vpId, d.vp_session_id) },
     ];
   },
   apply(event: StoredEvent, lookup: Lookup<VpSessionTables>): RowChange<VpSessionTables>[] {
-    if (event.type !== BOUND) return [];
-    const data = parseEventData(NAME, event, missionBoundDataSchema);
+    if (event.type !== BOUND && event.type !== DISPATCHED) return [];
+    const data = bindingOf(event);
     const bindingKey = rowKey(data.workspace_key, data.mission_id);
     if (lookup('vp_session_missions', bindingKey) !== undefined) return [];
     const at = event.metadata.recorded_at;

@@ -128,6 +128,10 @@ function representable(
     }
     case 'string': {
       if (def.format !== undefined && !PATTERN_FORMATS.has(def.format)) return residual();
+      // A refinement is code: JSON Schema cannot state it, so zod checks the whole string.
+      if (def.checks?.some(({ _zod: { def: check } }) => check.check === 'custom')) {
+        return residual();
+      }
       if (def.pattern !== undefined && def.pattern.flags !== '') return false;
       return (def.checks ?? []).every(({ _zod: { def: check } }) => {
         if (STRING_CHECKS.has(check.check)) return true;

@@ -4,7 +4,9 @@ import {
   idempotencyKey,
   isoDateTime,
   nonNegative,
+  httpUrl,
   nonNegativeInt,
+  recordedHttpUrl,
   stringList,
 } from './primitives.ts';
 
@@ -86,14 +88,35 @@ export type ArtifactPolicy = z.infer<typeof artifactPolicySchema>;
 /** Where lifecycle events go. `auth_ref` names a secret (e.g. `env://...`), never holds one. */
 export const missionCallbackSchema = z
   .strictObject({
-    // Restricted to http(s): the factory POSTs lifecycle events to it.
-    status_url: z.httpUrl().describe('HTTP(S) endpoint receiving lifecycle events.'),
+    // Any http(s) URL with a host: control planes on private networks use bare service names,
+    // `localhost` and IP addresses. Credentials are refused: the log would keep them forever.
+    status_url: httpUrl.meta({
+      format: 'uri',
+      description: 'Absolute http(s) URL receiving lifecycle events; no credentials.',
+    }),
     auth_mode: authModeSchema,
     auth_ref: identifier.describe('Reference to the credential, e.g. env://UA_INTERNAL_API_TOKEN.'),
   })
   .meta({ id: 'MissionCallback', description: 'Callback endpoint for lifecycle events.' });
 /** A parsed callback target. */
 export type MissionCallback = z.infer<typeof missionCallbackSchema>;
+
+/**
+ * The callback of a dispatch already in the log. Its `status_url` keeps only the rules every
+ * earlier version of the ledger enforced, so an event accepted then (a URL with credentials, say)
+ * still validates when a projection reads it; new inputs meet {@link missionCallbackSchema}.
+ */
+export const recordedMissionCallbackSchema = missionCallbackSchema
+  .extend({
+    status_url: recordedHttpUrl.meta({
+      format: 'uri',
+      description: 'Absolute http(s) URL receiving lifecycle events.',
+    }),
+  })
+  .meta({
+    id: 'RecordedMissionCallback',
+    description: 'Callback endpoint for lifecycle events, as recorded.',
+  });
 
 /**
  * The dispatch payload of Mission Envelope v1 (seed 002 §1): what the control plane sends a
@@ -137,3 +160,14 @@ export const missionDispatchSchema = z
   });
 /** A parsed Mission Envelope v1 dispatch payload. */
 export type MissionDispatch = z.infer<typeof missionDispatchSchema>;
+
+/**
+ * A dispatch payload as recorded in `mission.dispatched`: {@link missionDispatchSchema} with the
+ * recorded callback rules, so events accepted by an earlier version still validate.
+ */
+export const recordedMissionDispatchSchema = missionDispatchSchema
+  .extend({ callback: recordedMissionCallbackSchema })
+  .meta({
+    title: 'Mission Envelope v1: dispatch payload, as recorded',
+    description: 'A dispatch payload the ledger accepted, as stored in mission.dispatched.',
+  });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { lifecycleEventSchema, type LifecycleEventType } from './lifecycle-event.ts';
-import { missionDispatchSchema } from './mission-envelope.ts';
+import { recordedMissionDispatchSchema } from './mission-envelope.ts';
 import { identifier, isoDateTime } from './primitives.ts';
 
 /** Who sent an input, as the HTTP layer authenticated it. */
@@ -39,7 +39,7 @@ const asReceived = z
 /** Data of `mission.dispatched`: a dispatch the ledger accepted, and the session it runs in. */
 export const missionDispatchedDataSchema = z
   .strictObject({
-    input: missionDispatchSchema,
+    input: recordedMissionDispatchSchema,
     vp_session_id: identifier.describe(
       "The input's vp_session_id, or the one the ledger allocated.",
     ),

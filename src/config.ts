@@ -3,6 +3,7 @@ import { LedgerError } from './errors.ts';
 import { DEFAULT_STORE_URL } from './store/open-store.ts';
 import { DEFAULT_MAX_EVENT_BYTES } from './store/append-plan.ts';
 import { DEFAULT_BODY_LIMIT } from './http/body.ts';
+import { DEFAULT_REJECTION_LIMITS } from './ledger/rejection-budget.ts';
 
 /**
  * The ledger's configuration, from the environment. Every variable is documented in the
@@ -18,6 +19,19 @@ export const configSchema = z.object({
   LEDGER_TOKENS_FILE: z.string().min(1).optional(),
   LEDGER_READ_MODELS: z.string().min(1).optional(),
   LEDGER_MIN_POSITION_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
+  LEDGER_REJECTIONS_PER_MINUTE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(DEFAULT_REJECTION_LIMITS.perMinute),
+  LEDGER_REJECTION_BYTES_PER_MINUTE: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(DEFAULT_REJECTION_LIMITS.bytesPerMinute),
+  LEDGER_STORE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+  LEDGER_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  LEDGER_READYZ_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -19,6 +19,11 @@ export const errorCodes = {
   LOG_INTEGRITY_VIOLATION: 'The event log is not intact.',
   /** The store is unreachable or failed in a way the caller cannot fix. */
   STORE_UNAVAILABLE: 'The event store is unavailable.',
+  /**
+   * The HTTP request did not finish within `LEDGER_REQUEST_TIMEOUT_MS`. A write may still commit
+   * after this answer: a retry with the same idempotency key learns its outcome.
+   */
+  DEADLINE_EXCEEDED: 'The request did not finish in time.',
   /** The store has been closed. */
   STORE_CLOSED: 'The event store has been closed.',
   /** The store URL or configuration is invalid. */
@@ -43,8 +48,13 @@ export const errorCodes = {
   FINAL_EVENT_INCOMPLETE: 'The final event lacks artifact_index or next_action.',
   /** A callback reports less usage than an earlier accepted one. */
   USAGE_DECREASED: 'The usage is lower than already reported.',
-  /** A factory posted for a mission dispatched to another instance. */
+  /**
+   * A factory posted for a mission dispatched to another instance. Recorded in
+   * `ledger-rejections` for auditors; the sender is answered MISSION_NOT_FOUND.
+   */
   FORBIDDEN_INSTANCE: 'The mission belongs to another factory instance.',
+  /** The sender made the ledger record too many rejections lately; retry after `Retry-After`. */
+  RATE_LIMITED: 'Too many rejected inputs from this sender.',
   /** No `Authorization: Bearer` token, or an unknown one. Never recorded: nobody is identified. */
   UNAUTHENTICATED: 'A bearer token is required, or the token is not recognised.',
   /** The token's role may not use this route (an auditor dispatching, say). */
@@ -61,8 +71,16 @@ export const errorCodes = {
   NESTING_TOO_DEEP: 'The body nests too deeply.',
   /** The body exceeds `LEDGER_BODY_LIMIT` (default 256 KiB). */
   PAYLOAD_TOO_LARGE: 'The body is larger than the configured limit.',
-  /** A POST without `Content-Type: application/json`, or with an unsupported charset. */
+  /** A POST without `Content-Type: application/json`, with a charset other than UTF-8, or an unknown Content-Encoding. */
   UNSUPPORTED_MEDIA_TYPE: 'The body must be application/json.',
+  /** The body is absent, empty or only whitespace; nothing is appended. */
+  BODY_EMPTY: 'The body is empty.',
+  /** The body's bytes are not valid UTF-8 (refused, never replaced with U+FFFD). */
+  MALFORMED_UTF8: 'The body is not valid UTF-8.',
+  /** The body does not decompress as its Content-Encoding (gzip, deflate, br) says. */
+  MALFORMED_CONTENT_ENCODING: 'The body does not decompress as its Content-Encoding says.',
+  /** An express or body-parser client error (4xx) that has no more specific code. */
+  BAD_REQUEST: 'The request is malformed.',
   /** No projection of that name (`ledger projections rebuild NAME`). */
   PROJECTION_NOT_FOUND: 'No such projection.',
   /** A read's `min_position` was not reached by the projection in time; retry later. */

@@ -2,12 +2,14 @@ import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { loadConfig, type LedgerConfig } from '../config.ts';
 import { createApp } from '../http/app.ts';
+import { OpenStreams } from '../http/event-stream.ts';
 import { TokenAuthenticator } from '../http/auth.ts';
 import { loadTokens, type LoadedTokens } from './tokens.ts';
 import { createLogger } from '../logger.ts';
 import { openReadModelDatabase } from '../read-models/open-read-models.ts';
 import { ReadModels } from '../read-models/read-models.ts';
 import { openStore, parseStoreUrl, redactStoreUrl } from '../store/open-store.ts';
+import { DEFAULT_PG_DEADLINES, type PgDeadlines } from '../store/sql/pg-pool.ts';
 
 /** The version in package.json: two levels up from src/cli, three from the build's dist/src/cli. */
 async function packageVersion(): Promise<string> {
@@ -42,6 +44,10 @@ function banner(
     ['max event size', `${config.LEDGER_MAX_EVENT_BYTES} bytes`],
     ['max body size', `${config.LEDGER_BODY_LIMIT} bytes`],
     [
+      'deadlines',
+      `store calls ${config.LEDGER_STORE_TIMEOUT_MS} ms, requests ${config.LEDGER_REQUEST_TIMEOUT_MS} ms, readyz ${config.LEDGER_READYZ_TIMEOUT_MS} ms`,
+    ],
+    [
       'tokens',
       `${tokens.path} (${tokens.entries.length} token${tokens.entries.length === 1 ? '' : 's'}${tokens.created ? ', created now: a development operator token' : ''})`,
     ],
@@ -57,7 +63,8 @@ function banner(
 
 /**
  * `ledger serve`: open the store (migrating it), serve HTTP, and on SIGINT or SIGTERM stop
- * accepting connections, let in-flight requests and appends finish, then close the store.
+ * accepting connections, end the event streams, let in-flight requests and appends finish (each
+ * bounded by its deadline), then close the store. Shutdown never waits on a client.
  */
 export async function runServe(): Promise<void> {
   const config = loadConfig();
@@ -65,13 +72,23 @@ export async function runServe(): Promise<void> {
   const version = await packageVersion();
   const tokens = await loadTokens(config);
   const authenticator = new TokenAuthenticator(tokens.entries);
+  const deadlines: PgDeadlines = {
+    ...DEFAULT_PG_DEADLINES,
+    timeoutMs: config.LEDGER_STORE_TIMEOUT_MS,
+  };
   const store = await openStore(config.LEDGER_STORE, {
     maxEventBytes: config.LEDGER_MAX_EVENT_BYTES,
+    deadlines,
   });
   let readModels: ReadModels;
   let readModelsAt: string;
   try {
-    const target = openReadModelDatabase(config.LEDGER_STORE, store, config.LEDGER_READ_MODELS);
+    const target = openReadModelDatabase(
+      config.LEDGER_STORE,
+      store,
+      config.LEDGER_READ_MODELS,
+      deadlines,
+    );
     readModelsAt = target.description;
     readModels = new ReadModels({
       store,
@@ -88,8 +105,15 @@ export async function runServe(): Promise<void> {
   const shutdown = new AbortController();
   const app = createApp({
     shutdown: shutdown.signal,
+    openStreams: new OpenStreams(),
+    requestTimeoutMs: config.LEDGER_REQUEST_TIMEOUT_MS,
+    readyzTimeoutMs: config.LEDGER_READYZ_TIMEOUT_MS,
     readModels,
     minPositionWaitMs: config.LEDGER_MIN_POSITION_WAIT_MS,
+    rejectionLimits: {
+      perMinute: config.LEDGER_REJECTIONS_PER_MINUTE,
+      bytesPerMinute: config.LEDGER_REJECTION_BYTES_PER_MINUTE,
+    },
     store,
     logger,
     authenticator,
@@ -129,6 +153,9 @@ export async function runServe(): Promise<void> {
           () => {
             logger.info('stopped');
             logger.flush();
+            // Sockets of a dead network (a partition) may linger until TCP gives up, many
+            // minutes on; they must not keep a process that has finished its work alive.
+            setTimeout(() => process.exit(), 2_000).unref();
           },
           (error: unknown) => {
             logger.error({ err: error }, 'closing the store failed');
@@ -137,6 +164,9 @@ export async function runServe(): Promise<void> {
         );
     });
     server.closeIdleConnections();
+    // Requests still open after their deadline have been answered; a client that keeps its
+    // connection open past that (or will not read its answer) is cut off rather than waited on.
+    setTimeout(() => server.closeAllConnections(), config.LEDGER_REQUEST_TIMEOUT_MS).unref();
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));

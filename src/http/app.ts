@@ -2,16 +2,20 @@ import express, { type Express } from 'express';
 import { nanoid } from 'nanoid';
 import { LedgerError } from '../errors.ts';
 import { MissionLedger } from '../ledger/mission-ledger.ts';
+import type { RejectionLimits } from '../ledger/rejection-budget.ts';
 import type { Logger } from '../logger.ts';
 import type { ReadModels } from '../read-models/read-models.ts';
 import type { EventStore } from '../store/port.ts';
 import { authenticate, requireRole, type TokenAuthenticator } from './auth.ts';
-import { bodyErrors, DEFAULT_BODY_LIMIT } from './body.ts';
+import { DEFAULT_BODY_LIMIT } from './body.ts';
 import { errorMiddleware, intParam } from './errors.ts';
-import { eventStream } from './event-stream.ts';
+import { eventStream, type OpenStreams } from './event-stream.ts';
 import { missionRoutes } from './mission-routes.ts';
 import { openApiDocument } from './openapi.ts';
 import { readRoutes } from './read-routes.ts';
+import { readiness } from './readiness.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS, requestDeadline } from './request-deadline.ts';
+import { requireDecodableTarget } from './request-target.ts';
 
 export interface AppDeps {
   store: EventStore;
@@ -30,6 +34,14 @@ export interface AppDeps {
   readModels: ReadModels;
   /** Longest a read waits for its `min_position`. Default 5 s. */
   minPositionWaitMs?: number;
+  /** How much one principal may make the ledger record as rejections. */
+  rejectionLimits?: RejectionLimits;
+  /** Longest a request takes before it is answered 503 DEADLINE_EXCEEDED. Default 10 s. */
+  requestTimeoutMs?: number;
+  /** Longest `readyz` waits for the store before answering degraded. Default 1 s. */
+  readyzTimeoutMs?: number;
+  /** Counts the event streams being served (shutdown and tests read it). */
+  openStreams?: OpenStreams;
 }
 
 /** How long a read waits for its `min_position` unless told otherwise. */
@@ -43,47 +55,29 @@ export function createApp(deps: AppDeps): Express {
     store,
     now,
     newId: deps.newId ?? (() => `vps_${nanoid()}`),
+    ...(deps.rejectionLimits === undefined ? {} : { rejectionLimits: deps.rejectionLimits }),
   });
   const openapi = openApiDocument(info.version);
 
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.use(requireDecodableTarget);
 
   const v1 = express.Router();
+  // The event stream stays open by design; it ends when its client or the server goes.
+  v1.use(
+    requestDeadline(
+      deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      (path) => path === '/events/stream',
+    ),
+  );
 
   v1.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', ...info });
   });
 
-  // Ready means the store answers now. A failure is a structured degraded-state body, and the
-  // next probe succeeds by itself once the store is back: nothing is cached. Projections are
-  // shown but never decide the status: a lagging or stalled read model must not take the command
-  // path out of a load balancer (its reads answer 503 PROJECTION_* by themselves).
-  v1.get('/readyz', async (_req, res) => {
-    const started = performance.now();
-    const projections = readModels.status();
-    try {
-      await store.ping();
-      res.json({
-        status: 'ready',
-        store: { status: 'up', latency_ms: performance.now() - started },
-        projections,
-      });
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      res.status(503).json({
-        status: 'degraded',
-        store: { status: 'down', error: message },
-        projections,
-        error: {
-          code: 'STORE_UNAVAILABLE',
-          message: 'The event store is unreachable.',
-          details: {},
-        },
-      });
-    }
-  });
+  v1.get('/readyz', readiness(store, readModels, deps.readyzTimeoutMs));
 
   v1.get('/openapi.json', (_req, res) => {
     res.json(openapi);
@@ -102,10 +96,10 @@ export function createApp(deps: AppDeps): Express {
   v1.get(
     '/events/stream',
     requireRole('operator', 'auditor'),
-    eventStream(store, logger, deps.shutdown),
+    eventStream(store, logger, { shutdown: deps.shutdown, streams: deps.openStreams }),
   );
 
-  v1.use(missionRoutes({ ledger, store, logger, bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT }));
+  v1.use(missionRoutes({ ledger, logger, bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT }));
   v1.use(
     readRoutes({
       readModels,
@@ -123,7 +117,6 @@ export function createApp(deps: AppDeps): Express {
       path: req.path,
     });
   });
-  app.use(bodyErrors);
   app.use(errorMiddleware(logger));
   return app;
 }

@@ -1,22 +1,57 @@
 import type { ErrorRequestHandler, Response } from 'express';
-import { LedgerError, isLedgerError } from '../errors.ts';
+import { LedgerError, isLedgerError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { errorStatus } from './error-status.ts';
+import { pastDeadline } from './request-deadline.ts';
 
 /** The one error body: `{ error: { code, message, details } }`. */
 export function sendError(res: Response, error: LedgerError): void {
+  const retryAfter = error.details.retry_after_seconds;
+  if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
+  // Every 503 is a moment's unavailability (store, deadline, projection): say when to retry.
+  else if (errorStatus[error.code] === 503) res.setHeader('Retry-After', '1');
   res.status(errorStatus[error.code]).json({
     error: { code: error.code, message: error.message, details: error.details },
   });
 }
 
+/** Codes for the client-error statuses that express and body-parser set on their errors. */
+const clientErrorCodes: Partial<Record<number, ErrorCode>> = {
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
 /**
- * The express error middleware: ledger errors keep their code; anything else is logged and
- * answered as a 500 without internals. Express 5 routes async handler rejections here too.
+ * A ledger error for an error that carries a 4xx `status` or `statusCode` (express, body-parser
+ * and http-errors mark the client's faults so), or undefined for anything else. A 4xx without a
+ * code of its own is BAD_REQUEST; the status it carried is kept in `details.status`.
+ */
+function fromClientError(error: unknown): LedgerError | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { status, statusCode } = error as { status?: unknown; statusCode?: unknown };
+  const code = typeof status === 'number' ? status : statusCode;
+  if (typeof code !== 'number' || !Number.isInteger(code) || code < 400 || code > 499) {
+    return undefined;
+  }
+  const known = clientErrorCodes[code];
+  if (known !== undefined) return new LedgerError(known);
+  return new LedgerError('BAD_REQUEST', 'The request is malformed.', { status: code });
+}
+
+/**
+ * The express error middleware: ledger errors keep their code; errors marked as the client's
+ * fault (a 4xx `status`) get a client-error code; anything else is logged and answered as a 500
+ * without internals. Express 5 routes async handler rejections here too.
  */
 export function errorMiddleware(logger: Logger): ErrorRequestHandler {
   return (error: unknown, _req, res, next) => {
     if (res.headersSent) {
+      // The request was answered DEADLINE_EXCEEDED; its handler finished later and found the
+      // answer sent. Its outcome is in the store for the client's retry to learn.
+      if (pastDeadline(res)) {
+        logger.debug({ err: error }, 'request finished after its deadline was answered');
+        return;
+      }
       next(error);
       return;
     }
@@ -24,6 +59,12 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
       if (errorStatus[error.code] >= 500)
         logger.error({ err: error, code: error.code }, error.message);
       sendError(res, error);
+      return;
+    }
+    const clientError = fromClientError(error);
+    if (clientError !== undefined) {
+      logger.debug({ err: error, code: clientError.code }, clientError.message);
+      sendError(res, clientError);
       return;
     }
     logger.error({ err: error }, 'unhandled error');

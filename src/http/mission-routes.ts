@@ -2,22 +2,19 @@ import express, { type Request, type Response, type Router } from 'express';
 import { LedgerError, isLedgerError } from '../errors.ts';
 import type { MissionState } from '../domain/mission/index.ts';
 import type { CommandResult, MissionLedger } from '../ledger/mission-ledger.ts';
-import { readVpSession } from '../ledger/vp-sessions.ts';
 import type { Logger } from '../logger.ts';
-import type { EventStore } from '../store/port.ts';
 import { principalOf, requireRole, type Principal } from './auth.ts';
 import { jsonBody } from './body.ts';
 import { intParam, sendError } from './errors.ts';
 
 export interface MissionRouteDeps {
   ledger: MissionLedger;
-  store: EventStore;
   logger: Logger;
   bodyLimit: number;
 }
 
-/** Missions: dispatch, lifecycle callbacks, cancel, reads; and the VP session registry. */
-export function missionRoutes({ ledger, store, logger, bodyLimit }: MissionRouteDeps): Router {
+/** Missions: dispatch, lifecycle callbacks, cancel, and reads of one mission from its stream. */
+export function missionRoutes({ ledger, logger, bodyLimit }: MissionRouteDeps): Router {
   const router = express.Router();
   const body = jsonBody(bodyLimit);
 
@@ -83,8 +80,8 @@ export function missionRoutes({ ledger, store, logger, bodyLimit }: MissionRoute
   router.get('/missions/:id', requireRole('operator', 'auditor', 'factory'), async (req, res) => {
     const missionId = req.params.id as string;
     const found = await ledger.mission(missionId);
-    if (found === undefined) throw new LedgerError('MISSION_NOT_FOUND', `No mission ${missionId}.`);
-    assertMayRead(principalOf(req), found.state);
+    if (found === undefined) throw missionNotFound(missionId);
+    assertMayRead(principalOf(req), missionId, found.state);
     res.json(missionView(found.state, found.revision));
   });
 
@@ -98,13 +95,11 @@ export function missionRoutes({ ledger, store, logger, bodyLimit }: MissionRoute
       const principal = principalOf(req);
       if (principal.role === 'factory') {
         const found = await ledger.mission(missionId);
-        if (found === undefined)
-          throw new LedgerError('MISSION_NOT_FOUND', `No mission ${missionId}.`);
-        assertMayRead(principal, found.state);
+        if (found === undefined) throw missionNotFound(missionId);
+        assertMayRead(principal, missionId, found.state);
       }
       const events = await ledger.timeline(missionId, from, limit);
-      if (events === undefined)
-        throw new LedgerError('MISSION_NOT_FOUND', `No mission ${missionId}.`);
+      if (events === undefined) throw missionNotFound(missionId);
       const last = events.at(-1);
       res.json({
         mission_id: missionId,
@@ -114,40 +109,20 @@ export function missionRoutes({ ledger, store, logger, bodyLimit }: MissionRoute
     },
   );
 
-  router.get(
-    '/vp-sessions/:vpId/:vpSessionId',
-    requireRole('operator', 'auditor'),
-    async (req, res) => {
-      const record = await readVpSession(
-        store,
-        req.params.vpId as string,
-        req.params.vpSessionId as string,
-      );
-      if (record === undefined) {
-        throw new LedgerError(
-          'VP_SESSION_NOT_FOUND',
-          'No VP session with that vp_id and vp_session_id.',
-          {
-            vp_id: req.params.vpId,
-            vp_session_id: req.params.vpSessionId,
-          },
-        );
-      }
-      res.json(record);
-    },
-  );
-
   return router;
 }
 
-/** A factory reads only missions addressed to its own instance. */
-function assertMayRead(principal: Principal, state: MissionState): void {
-  if (principal.role === 'factory' && principal.id !== state.target_instance_id) {
-    throw new LedgerError('FORBIDDEN_INSTANCE', 'This mission is addressed to another instance.', {
-      instance_id: principal.id,
-    });
-  }
+/**
+ * A factory reads only missions addressed to its own instance; to any other it is answered as if
+ * the mission did not exist, so that it learns nothing, not even that the mission exists.
+ */
+function assertMayRead(principal: Principal, missionId: string, state: MissionState): void {
+  if (principal.role === 'factory' && principal.id !== state.target_instance_id)
+    throw missionNotFound(missionId);
 }
+
+const missionNotFound = (missionId: string) =>
+  new LedgerError('MISSION_NOT_FOUND', `No mission ${missionId}.`);
 
 /** The mission as the API shows it: state, usage against budget, what the factory must act on. */
 export function missionView(state: MissionState, revision: number) {

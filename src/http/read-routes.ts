@@ -9,6 +9,7 @@ import {
   listMissions,
   missionBudget,
   missionHealth,
+  vpSession,
   type Keyset,
   type OutcomeWindow,
   type WindowOutcomes,
@@ -158,6 +159,36 @@ export function readRoutes(deps: ReadRouteDeps): Router {
         status_counts: result.status_counts,
         outcomes: windows.map((window) => outcomeWindow(window, result.outcomes)),
         rejections: result.rejections,
+      });
+    }),
+  );
+
+  router.get(
+    '/vp-sessions/:vpId/:vpSessionId',
+    readers,
+    answer(deps.logger, async (req, res) => {
+      const query = params(req, ['min_position']);
+      const vpId = req.params.vpId as string;
+      const vpSessionId = req.params.vpSessionId as string;
+      await reached(query, 'vp_sessions');
+      const { as_of_position, result } = await vpSession(readModels, vpId, vpSessionId);
+      if (result === undefined) {
+        throw new LedgerError(
+          'VP_SESSION_NOT_FOUND',
+          'No VP session with that vp_id and vp_session_id.',
+          { vp_id: vpId, vp_session_id: vpSessionId, as_of_position },
+        );
+      }
+      const { session, missions } = result;
+      res.json({
+        vp_id: session.vp_id,
+        vp_session_id: session.vp_session_id,
+        workspace_key: session.workspace_key,
+        vp_runtime_id: session.vp_runtime_id,
+        missions: missions.map((m) => m.mission_id),
+        registered_at: session.registered_at,
+        updated_at: session.updated_at,
+        as_of_position,
       });
     }),
   );

@@ -6,10 +6,16 @@ import {
   decideDispatch,
   missionStream,
   rejectedInputData,
+  scopedKey,
+  storableInput,
+  storedScopedKey,
+  textIssues,
   type Decision,
+  type InputKind,
   type MissionState,
 } from '../domain/mission/index.ts';
-import type { Principal } from '../http/auth.ts';
+import { idempotencyKey } from '../../schemas/primitives.ts';
+import type { Principal } from '../../schemas/mission-events.ts';
 import { cancelRequestBodySchema } from '../../schemas/mission-events.ts';
 import type { EventStore, NewEvent, StoredEvent } from '../store/port.ts';
 import {
@@ -21,7 +27,11 @@ import {
   type PriorOutcome,
 } from './mission-cache.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
-import { registerVpSession } from './vp-sessions.ts';
+import {
+  DEFAULT_REJECTION_LIMITS,
+  RejectionBudget,
+  type RejectionLimits,
+} from './rejection-budget.ts';
 
 export { missionStream };
 
@@ -61,9 +71,11 @@ export interface LedgerDeps {
   newId: () => string;
   /** Mission folds kept in memory. Default 10,000. */
   cacheSize?: number;
+  /** How much one principal may make the ledger record as rejections. */
+  rejectionLimits?: RejectionLimits;
 }
 
-type Kind = 'dispatch' | 'callback' | 'cancel';
+type Kind = InputKind;
 
 const REJECTED_TYPE: Record<Kind, string> = {
   dispatch: 'mission.dispatch_rejected',
@@ -83,9 +95,13 @@ const REJECTED_TYPE: Record<Kind, string> = {
 export class MissionLedger {
   private readonly cache: MissionCache;
   private readonly missions = new KeyedMutex();
+  private readonly rejections: RejectionBudget;
 
   constructor(private readonly deps: LedgerDeps) {
     this.cache = new MissionCache(deps.cacheSize ?? 10_000);
+    this.rejections = new RejectionBudget(deps.rejectionLimits ?? DEFAULT_REJECTION_LIMITS, () =>
+      deps.now().getTime(),
+    );
   }
 
   async dispatch(
@@ -106,9 +122,10 @@ export class MissionLedger {
         await this.recordUnattributed('dispatch', payload, [reason], receivedAt, principal),
       );
     }
-    const stream = missionStream(missionId);
+    // One append: the VP session registry is a projection of `mission.dispatched`, so a dispatch
+    // is never half applied.
     const result = await this.command(
-      stream,
+      missionStream(missionId),
       'dispatch',
       key,
       payload,
@@ -122,13 +139,6 @@ export class MissionLedger {
           allocatedSessionId: this.deps.newId(),
         }),
     );
-    // Also on a replay: a crash may have cut the registry write off after the mission append.
-    if (result.vpSessionId !== undefined && result.workspaceKey !== undefined) {
-      await registerVpSession(this.deps.store, payload, {
-        vp_session_id: result.vpSessionId,
-        workspace_key: result.workspaceKey,
-      });
-    }
     return { ...result.command, vp_session_id: result.vpSessionId ?? '' };
   }
 
@@ -140,7 +150,7 @@ export class MissionLedger {
     const receivedAt = this.deps.now().toISOString();
     const key = field(payload, 'idempotency_key');
     const stream = missionStream(missionId);
-    await this.assertMissionStream('callback', missionId, payload, receivedAt, principal);
+    await this.admit('callback', missionId, payload, receivedAt, principal);
     const result = await this.command(
       stream,
       'callback',
@@ -160,7 +170,7 @@ export class MissionLedger {
   async cancel(
     missionId: string,
     body: unknown,
-    idempotencyKey: string | undefined,
+    idempotencyKeyHeader: string | undefined,
     principal: Principal,
   ): Promise<CommandResult> {
     const receivedAt = this.deps.now().toISOString();
@@ -168,32 +178,45 @@ export class MissionLedger {
     const parsed = cancelRequestBodySchema.safeParse(body);
     const text = parsed.success ? parsed.data.reason : reasonText(body);
     const payload = { reason: text };
-    await this.assertMissionStream('cancel', missionId, body, receivedAt, principal);
+    await this.admit('cancel', missionId, body, receivedAt, principal);
     const requestedBy = `${principal.role}:${principal.id}`;
+    // A key that breaks the contract binds nothing: the cancel is recorded, under no key.
+    const keyProblem =
+      idempotencyKeyHeader === undefined ? undefined : keyIssue(idempotencyKeyHeader);
+    const key = keyProblem === undefined ? idempotencyKeyHeader : undefined;
     const decide = (state: MissionState | undefined): Decision => {
-      if (parsed.success) {
+      if (parsed.success && keyProblem === undefined) {
         return decideCancel(state, {
           reason: text,
           requested_by: requestedBy,
           received_at: receivedAt,
         });
       }
-      const issues = parsed.error.issues.map(
-        (i) => `${i.path.join('.') || '(body)'}: ${i.message}`,
-      );
+      const issues = [
+        ...(parsed.success
+          ? []
+          : parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)),
+        ...textIssues(body).map((i) => `${i.path}: ${i.message}`),
+        ...(keyProblem === undefined ? [] : [`Idempotency-Key: ${keyProblem}`]),
+      ];
       const reasons = [
         {
           code: 'SCHEMA_INVALID' as const,
-          message: `A cancel is {"reason": "..."} (1 to 2000 characters, no other field): ${issues.join('; ')}`,
+          message: `A cancel is {"reason": "..."} (1 to 2000 characters, no other field) with an optional Idempotency-Key of 1 to 256 characters: ${issues.join('; ')}`,
         },
       ];
-      const data = { reason: text, requested_by: requestedBy, reasons, received_at: receivedAt };
+      const data = {
+        reason: storableInput(text) as string,
+        requested_by: requestedBy,
+        reasons,
+        received_at: receivedAt,
+      };
       return { outcome: 'rejected', events: [{ type: 'mission.cancel_rejected', data }], reasons };
     };
     const result = await this.command(
       stream,
       'cancel',
-      idempotencyKey,
+      key,
       payload,
       principal,
       receivedAt,
@@ -235,21 +258,24 @@ export class MissionLedger {
     receivedAt: string,
     decide: (state: MissionState | undefined) => Decision,
   ): Promise<{ command: CommandResult; vpSessionId?: string; workspaceKey?: string }> {
+    // The key binds only this sender's inputs of this kind (see scopedKey).
+    const scoped = key === undefined ? undefined : scopedKey(kind, principal, key);
     // Serialised per mission in this process: only races with other processes retry.
     return this.missions.run(stream, async () => {
       const missionId = stream.slice('mission-'.length);
       for (let attempt = 1; ; attempt += 1) {
         const entry = await this.load(stream, attempt > 1);
-        const prior = key === undefined ? undefined : entry.priors.get(key);
+        const prior = scoped === undefined ? undefined : entry.priors.get(scoped);
         try {
           if (prior !== undefined)
             return await this.replay(stream, kind, prior, payload, principal, receivedAt);
           const decision = decide(entry.state);
+          if (decision.outcome === 'rejected') this.chargeRejection(principal, decision.events);
           const appended = await this.append(
             stream,
             entry,
             decision.events,
-            key,
+            scoped,
             payload,
             principal,
           );
@@ -287,7 +313,9 @@ export class MissionLedger {
     receivedAt: string,
   ): Promise<{ command: CommandResult; vpSessionId?: string; workspaceKey?: string }> {
     const original = { revision: prior.revision, position: prior.position };
-    if (prior.inputDigest === undefined || prior.inputDigest !== jsonDigest(payload ?? null)) {
+    // Compared as recorded: what the log cannot hold was replaced in the recorded copy too.
+    const digest = jsonDigest(storableInput(payload ?? null));
+    if (prior.inputDigest === undefined || prior.inputDigest !== digest) {
       const reason: Reason = {
         code: 'IDEMPOTENCY_KEY_REUSED',
         message: `The idempotency key was already used at revision ${prior.revision} for a different payload.`,
@@ -304,6 +332,7 @@ export class MissionLedger {
             }
           : rejectedInputData({ payload, received_at: receivedAt, principal }, [reason]);
       const event = { type: REJECTED_TYPE[kind], data };
+      this.chargeRejection(principal, [event]);
       throw rejection(
         [reason],
         await this.append(stream, entry, [event], undefined, payload, principal),
@@ -370,7 +399,7 @@ export class MissionLedger {
     const events = await this.deps.store.readStream(stream, { fromRevision: base.revision + 1 });
     const entry = foldEntry(
       base,
-      events.map((e) => ({ ...e, idempotencyKey: e.metadata.idempotency_key })),
+      events.map((e) => ({ ...e, idempotencyKey: storedScopedKey(e) })),
     );
     // Streams that do not exist are not cached: a flood of bad ids must not evict real missions.
     if (entry.revision >= 0) this.cache.set(stream, entry);
@@ -378,31 +407,44 @@ export class MissionLedger {
   }
 
   /**
-   * Inputs for a mission whose stream does not exist are recorded in REJECTIONS_STREAM, never in a
-   * new mission stream: appending there would create the stream and make the real dispatch conflict.
+   * Admits an input for an existing mission from a sender that may act on it. Anything else is
+   * recorded in REJECTIONS_STREAM and answered as MISSION_NOT_FOUND, alike whether the mission is
+   * missing or belongs to another instance: a stranger learns nothing about a mission, not even
+   * that it exists, binds no idempotency key and adds nothing to the mission's stream. (An input
+   * for a missing mission is never recorded in a new mission stream either: that would create
+   * the stream and make the real dispatch conflict.) The recorded reason says which it was.
    */
-  private async assertMissionStream(
+  private async admit(
     kind: Kind,
     missionId: string,
     payload: unknown,
     receivedAt: string,
     principal: Principal,
   ): Promise<void> {
-    if (
-      MISSION_ID.test(missionId) &&
-      (await this.load(missionStream(missionId), false)).revision >= 0
-    )
-      return;
-    const reason: Reason = { code: 'MISSION_NOT_FOUND', message: `No mission ${missionId}.` };
+    const state = MISSION_ID.test(missionId)
+      ? (await this.load(missionStream(missionId), false)).state
+      : undefined;
+    const foreign =
+      state !== undefined &&
+      principal.role === 'factory' &&
+      principal.id !== state.target_instance_id;
+    if (state !== undefined && !foreign) return;
+    const notFound: Reason = { code: 'MISSION_NOT_FOUND', message: `No mission ${missionId}.` };
+    const recordedReason: Reason = foreign
+      ? {
+          code: 'FORBIDDEN_INSTANCE',
+          message: `Mission ${JSON.stringify(missionId)} is dispatched to instance ${JSON.stringify(state.target_instance_id)}, not ${JSON.stringify(principal.id)}.`,
+        }
+      : notFound;
     const recorded = await this.recordUnattributed(
       kind,
       payload,
-      [reason],
+      [recordedReason],
       receivedAt,
       principal,
       missionId,
     );
-    throw rejection([reason], recorded);
+    throw rejection([notFound], recorded);
   }
 
   private async recordUnattributed(
@@ -415,12 +457,28 @@ export class MissionLedger {
   ): Promise<{ revision: number; position: number }> {
     const data = {
       ...rejectedInputData({ payload, received_at: receivedAt, principal }, reasons),
-      mission_id: missionId ?? null,
+      mission_id: missionId === undefined ? null : (storableInput(missionId) as string),
     };
+    this.chargeRejection(principal, [{ data }]);
     const result = await this.deps.store.append(REJECTIONS_STREAM, [
       { type: REJECTED_TYPE[kind], data, metadata: metadataFor(payload, principal) },
     ]);
     return { revision: result.revisions[0]!, position: result.positions[0]! };
+  }
+
+  /**
+   * Takes a rejection about to be recorded from its sender's budget, or refuses it with
+   * RATE_LIMITED (recorded nowhere: recording it would be what the limit prevents).
+   */
+  private chargeRejection(principal: Principal, events: readonly { data: unknown }[]): void {
+    const bytes = events.reduce((sum, e) => sum + JSON.stringify(e.data).length, 0);
+    const retryAfter = this.rejections.take(`${principal.role}:${principal.id}`, bytes);
+    if (retryAfter === undefined) return;
+    throw new LedgerError(
+      'RATE_LIMITED',
+      `Too many rejected inputs from this sender: retry in ${retryAfter} s.`,
+      { retry_after_seconds: retryAfter },
+    );
   }
 }
 
@@ -453,7 +511,19 @@ function reasonText(payload: unknown): string {
 function field(payload: unknown, name: string): string | undefined {
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return undefined;
   const value = (payload as Record<string, unknown>)[name];
-  return typeof value === 'string' && value.length > 0 && value.length <= 256 ? value : undefined;
+  return typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= 256 &&
+    value.isWellFormed()
+    ? value
+    : undefined;
+}
+
+/** Why a cancel's Idempotency-Key cannot be a key, or undefined when it can. */
+function keyIssue(key: string): string | undefined {
+  const parsed = idempotencyKey.safeParse(key);
+  if (!parsed.success) return parsed.error.issues.map((i) => i.message).join('; ');
+  return textIssues(key)[0]?.message;
 }
 
 function metadataFor(payload: unknown, principal: Principal) {

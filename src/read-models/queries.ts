@@ -7,7 +7,10 @@ import type {
   RejectionCountRow,
 } from '../../projections/mission-health.ts';
 import type { MissionDispatchRow, MissionStateRow } from '../../projections/mission-state.ts';
+import { rowKey } from '../../projections/projection.ts';
+import type { VpSessionMissionRow, VpSessionRow } from '../../projections/vp-sessions.ts';
 import type { MissionStatus, MissionType } from '../../schemas/index.ts';
+import { decodedValue, storedKey, storedText } from './stored-text.ts';
 
 /*
  * The read API's SQL over the projections' key/jsonb tables (`read-model-tables.ts`). Every query
@@ -58,7 +61,8 @@ export async function atCheckpoint<T>(
       const { rows } = await sql<{ position: string | number }>`
         select position from ${sql.id(models.schema, 'projection_checkpoints')}
          where name = ${projection}`.execute(trx);
-      const result = await read(trx);
+      // Rows as the log holds them: strings the tables store escaped are decoded.
+      const result = decodedValue(await read(trx));
       return { as_of_position: Number(rows[0]?.position ?? 0), result };
     });
 }
@@ -90,10 +94,11 @@ export async function listMissions(
   const where: RawBuilder<unknown>[] = [];
   for (const column of ['status', 'mission_type', 'vp_id'] as const) {
     const value = filter[column];
-    if (value !== undefined) where.push(sql`(row->>${sql.lit(column)}) = ${value}`);
+    if (value !== undefined) where.push(sql`(row->>${sql.lit(column)}) = ${storedText(value)}`);
   }
   if (page.after !== undefined) {
-    where.push(sql`((row->>'dispatched_at'), key) < (${page.after.sort}, ${page.after.key})`);
+    const { sort, key } = page.after;
+    where.push(sql`((row->>'dispatched_at'), key) < (${storedText(sort)}, ${storedKey(key)})`);
   }
   const condition = where.length === 0 ? sql`true` : sql.join(where, sql` and `);
   return atCheckpoint(models, 'mission_state', async (trx) => {
@@ -118,8 +123,29 @@ export async function missionBudget(
   const table = models.table('budgets', 'budgets');
   return atCheckpoint(models, 'budgets', async (trx) => {
     const { rows } = await sql<{ row: BudgetRow }>`
-      select row from ${table} where key = ${missionId}`.execute(trx);
+      select row from ${table} where key = ${storedKey(missionId)}`.execute(trx);
     return rows[0]?.row;
+  });
+}
+
+/** A VP session's registry record: its row and its missions in the order they were bound. */
+export async function vpSession(
+  models: ReadModelTables,
+  vpId: string,
+  vpSessionId: string,
+): Promise<AsOf<{ session: VpSessionRow; missions: VpSessionMissionRow[] } | undefined>> {
+  const sessions = models.table('vp_sessions', 'vp_sessions');
+  const bindings = models.table('vp_sessions', 'vp_session_missions');
+  return atCheckpoint(models, 'vp_sessions', async (trx) => {
+    const { rows } = await sql<{ row: VpSessionRow }>`
+      select row from ${sessions} where key = ${storedKey(rowKey(vpId, vpSessionId))}`.execute(trx);
+    const session = rows[0]?.row;
+    if (session === undefined) return undefined;
+    const missions = await sql<{ row: VpSessionMissionRow }>`
+      select row from ${bindings}
+       where (row->>'workspace_key') = ${session.workspace_key}
+       order by (row->>'bound_at'), (row->>'position')::bigint`.execute(trx);
+    return { session, missions: missions.rows.map((r) => r.row) };
   });
 }
 
@@ -132,7 +158,7 @@ export async function listApprovals(
   const after =
     page.after === undefined
       ? sql`true`
-      : sql`((row->>'since'), key) > (${page.after.sort}, ${page.after.key})`;
+      : sql`((row->>'since'), key) > (${storedText(page.after.sort)}, ${storedKey(page.after.key)})`;
   return atCheckpoint(models, 'approval_queue', async (trx) => {
     const { rows } = await sql<{ row: ApprovalQueueRow }>`
       select row from ${table}

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { missionView } from '../../src/http/mission-routes.ts';
+import { scopedKey } from '../../src/domain/mission/index.ts';
 import { REJECTIONS_STREAM } from '../../src/ledger/mission-ledger.ts';
-import type { VpSessionRecord } from '../../src/ledger/vp-sessions.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { EventStore, StoredEvent } from '../../src/store/port.ts';
 import {
@@ -27,6 +27,15 @@ import {
 import { dropSchemas, freshSchemaName, storeUrl } from '../support/postgres.ts';
 
 type Json = Record<string, unknown>;
+/** `GET /v1/vp-sessions/{vp_id}/{vp_session_id}`. */
+interface VpSessionRecord {
+  vp_id: string;
+  vp_session_id: string;
+  workspace_key: string;
+  vp_runtime_id: string;
+  missions: string[];
+  as_of_position: number;
+}
 type View = ReturnType<typeof missionView>;
 
 /** Asymmetric matchers, typed as what they are to the compiler: anything. */
@@ -62,11 +71,13 @@ describe.each([
     app.call<View>('GET', `/v1/missions/${missionId}`, { token });
 
   /** A dispatched (queued) mission. */
-  async function dispatched(overrides: Json = {}): Promise<{ d: Dispatch; vpSessionId: string }> {
+  async function dispatched(
+    overrides: Json = {},
+  ): Promise<{ d: Dispatch; vpSessionId: string; position: number }> {
     const d = dispatchPayload(overrides);
     const res = await postDispatch(d);
     expect(res.status, JSON.stringify(res.body)).toBe(201);
-    return { d, vpSessionId: res.body.vp_session_id! };
+    return { d, vpSessionId: res.body.vp_session_id!, position: res.body.position! };
   }
 
   /** A running mission: dispatched and accepted, usage as given. */
@@ -184,7 +195,7 @@ describe.each([
 
       const rec1 = await app.call<VpSessionRecord>(
         'GET',
-        `/v1/vp-sessions/${first.vp_id}/${session}`,
+        `/v1/vp-sessions/${first.vp_id}/${session}?min_position=${r1.body.position}`,
         { token: TOKENS.operator },
       );
       expect(rec1.status).toBe(200);
@@ -198,11 +209,12 @@ describe.each([
 
       // A second mission in the same session, on another runtime lane.
       const second = dispatchPayload({ vp_session_id: session, vp_runtime_id: 'rt.coder.lane-5' });
-      expect((await postDispatch(second)).status).toBe(201);
+      const r2 = await postDispatch(second);
+      expect(r2.status).toBe(201);
       expect((await getMission(second.mission_id)).body.identity.workspace_key).toBe(workspace);
       const rec2 = await app.call<VpSessionRecord>(
         'GET',
-        `/v1/vp-sessions/${first.vp_id}/${session}`,
+        `/v1/vp-sessions/${first.vp_id}/${session}?min_position=${r2.body.position}`,
         { token: TOKENS.operator },
       );
       expect(rec2.body).toMatchObject({
@@ -214,13 +226,14 @@ describe.each([
 
       // Another session of the same VP: another record.
       const third = dispatchPayload({ vp_session_id: `${session}-other` });
-      expect((await postDispatch(third)).status).toBe(201);
+      const r3 = await postDispatch(third);
+      expect(r3.status).toBe(201);
       const other = (await getMission(third.mission_id)).body.identity.workspace_key;
       expect(other).toMatch(/^ws_[0-9a-f]{24}$/);
       expect(other).not.toBe(workspace);
       const rec3 = await app.call<VpSessionRecord>(
         'GET',
-        `/v1/vp-sessions/${third.vp_id}/${session}-other`,
+        `/v1/vp-sessions/${third.vp_id}/${session}-other?min_position=${r3.body.position}`,
         { token: TOKENS.operator },
       );
       expect(rec3.body).toMatchObject({ workspace_key: other, missions: [third.mission_id] });
@@ -399,8 +412,10 @@ describe.each([
       const positions = timeline.map((e) => e.position);
       expect([...positions].sort((a, b) => a - b)).toEqual(positions);
       expect(timeline.slice(1).map((e) => (e.data as { callback: Json }).callback)).toEqual(sent);
+      // Each stored under its key scoped to the callback kind and the sending factory.
+      const factory = { role: 'factory' as const, id: TARGET_INSTANCE };
       expect(timeline.slice(1).map((e) => e.metadata.idempotency_key)).toEqual(
-        sent.map((s) => s.idempotency_key),
+        sent.map((s) => scopedKey('callback', factory, s.idempotency_key as string)),
       );
     });
   });
@@ -648,31 +663,97 @@ describe.each([
       });
     });
 
-    it('FORBIDDEN_INSTANCE for another factory: 403 recorded; it may not read the mission', async () => {
+    it('a foreign factory is answered exactly as for a missing mission; only ledger-rejections records it', async () => {
       const d = await running({ runtime_minutes: 0, llm_calls: 0, estimated_cost_usd: 0 });
-      const res = await postCallback(
+      const before = await missionEvents(app, d.mission_id);
+      const head = await logHead(app);
+      const foreign = await postCallback(
         d.mission_id,
         callback(d, { event_type: 'mission.progress' }),
         TOKENS.otherFactory,
       );
-      const event = await expectRecorded(res, {
-        status: 403,
-        code: 'FORBIDDEN_INSTANCE',
-        missionId: d.mission_id,
-        codes: ['FORBIDDEN_INSTANCE'],
-      });
-      expect(event.data).toMatchObject({ principal: { role: 'factory', id: 'ua-factory-99' } });
+      const ghostId = newMissionId();
+      const ghost = await postCallback(
+        ghostId,
+        callback(dispatchPayload({ mission_id: ghostId }), { event_type: 'mission.progress' }),
+        TOKENS.otherFactory,
+      );
+      // Same status, code, message shape and details: nothing tells the two apart, and nothing
+      // of the mission (its VP identity, trace, target instance) is in the answer.
+      expect(foreign.status).toBe(404);
+      expect(ghost.status).toBe(404);
+      const shape = (r: CallResult, id: string) =>
+        JSON.stringify(r.body)
+          .replaceAll(id, '<id>')
+          .replace(/"position":\d+|"revision":\d+/g, '');
+      expect(shape(foreign, d.mission_id)).toBe(shape(ghost, ghostId));
+      const answer = JSON.stringify(foreign.body);
+      for (const secret of [d.vp_id, d.vp_runtime_id, d.trace_id, d.target_instance_id])
+        expect(answer).not.toContain(secret);
 
-      const read = await getMission(d.mission_id, TOKENS.otherFactory);
-      expect(read.status).toBe(403);
-      expect(read.body).toMatchObject({ error: { code: 'FORBIDDEN_INSTANCE' } });
-      const timeline = await app.call('GET', `/v1/missions/${d.mission_id}/events`, {
-        token: TOKENS.otherFactory,
+      // The owner's stream did not grow; auditors see the truth in ledger-rejections.
+      expect(await missionEvents(app, d.mission_id)).toEqual(before);
+      const appended = await logEvents(app, head);
+      expect(appended.map((e) => e.stream)).toEqual([REJECTIONS_STREAM, REJECTIONS_STREAM]);
+      expect(reasonCodes(appended[0])).toEqual(['FORBIDDEN_INSTANCE']);
+      expect(appended[0]!.data).toMatchObject({
+        mission_id: d.mission_id,
+        principal: { role: 'factory', id: 'ua-factory-99' },
       });
-      expect(timeline.status).toBe(403);
-      expect(timeline.body.error?.code).toBe('FORBIDDEN_INSTANCE');
-      // The mission's own factory still reads it.
+      expect(appended[0]!.metadata.idempotency_key).toBeUndefined();
+
+      // Reads: 404, as for a mission that does not exist.
+      for (const path of [`/v1/missions/${d.mission_id}`, `/v1/missions/${d.mission_id}/events`]) {
+        const read = await app.call('GET', path, { token: TOKENS.otherFactory });
+        expect(read.status).toBe(404);
+        expect(read.body.error).toMatchObject({ code: 'MISSION_NOT_FOUND', details: {} });
+      }
       expect((await getMission(d.mission_id, TOKENS.factory)).status).toBe(200);
+    });
+
+    it("a stranger cannot squat the key the owner will use, nor receive the owner's outcome", async () => {
+      const { d } = await dispatched();
+      const accepted = callback(d, { event_type: 'mission.accepted' });
+      // The stranger goes first with the owner's (predictable) key, a valid and an invalid body.
+      const squat1 = await postCallback(d.mission_id, accepted, TOKENS.otherFactory);
+      const squat2 = await postCallback(
+        d.mission_id,
+        { idempotency_key: accepted.idempotency_key },
+        TOKENS.otherFactory,
+      );
+      expect([squat1.status, squat2.status]).toEqual([404, 404]);
+      // The owner is unaffected: accepted, then its retry is its own duplicate.
+      const owner = await postCallback(d.mission_id, accepted);
+      expect(owner.status, JSON.stringify(owner.body)).toBe(201);
+      const retry = await postCallback(d.mission_id, accepted);
+      expect(retry.status).toBe(200);
+      expect(retry.body).toMatchObject({ duplicate: true, position: owner.body.position });
+      // After the owner, the stranger's retry still learns nothing of the owner's outcome.
+      const late = await postCallback(d.mission_id, accepted, TOKENS.otherFactory);
+      expect(late.status).toBe(404);
+      expect(late.body.error?.code).toBe('MISSION_NOT_FOUND');
+      expect(JSON.stringify(late.body)).not.toContain(String(owner.body.position));
+    });
+
+    it('keys are per kind of input: a cancel key equal to a callback key binds nothing of it', async () => {
+      const d = await running({ runtime_minutes: 0, llm_calls: 0, estimated_cost_usd: 0 });
+      const progress = callback(d, { event_type: 'mission.progress' });
+      const cancel = await app.call('POST', `/v1/missions/${d.mission_id}/cancel`, {
+        token: TOKENS.operator,
+        body: { reason: 'stop' },
+        headers: { 'Idempotency-Key': progress.idempotency_key as string },
+      });
+      expect(cancel.status, JSON.stringify(cancel.body)).toBe(201);
+      const res = await postCallback(d.mission_id, progress);
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      expect(res.body.duplicate).toBe(false);
+    });
+
+    it('stores keys scoped to their sender: the stored key is not the key sent', async () => {
+      const { d } = await dispatched();
+      const [event] = await missionEvents(app, d.mission_id);
+      expect(event!.metadata.idempotency_key).toMatch(/^dispatch:[A-Za-z0-9_-]{43}$/);
+      expect(event!.metadata.idempotency_key).not.toContain(d.idempotency_key);
     });
   });
 
@@ -962,7 +1043,7 @@ describe.each([
     });
 
     it('lets an auditor read missions, timelines, the log and sessions', async () => {
-      const { d, vpSessionId } = await dispatched();
+      const { d, vpSessionId, position } = await dispatched();
       const token = TOKENS.auditor;
       const mission = await getMission(d.mission_id, token);
       expect(mission.status).toBe(200);
@@ -981,7 +1062,7 @@ describe.each([
       expect(log.body.events).toHaveLength(1);
       const session = await app.call<VpSessionRecord>(
         'GET',
-        `/v1/vp-sessions/${d.vp_id}/${vpSessionId}`,
+        `/v1/vp-sessions/${d.vp_id}/${vpSessionId}?min_position=${position}`,
         { token },
       );
       expect(session.status).toBe(200);

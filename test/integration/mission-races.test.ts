@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scopedKey } from '../../src/domain/mission/index.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { EventStore } from '../../src/store/port.ts';
-import { TOKENS, startApp, type CallResult, type TestApp } from '../support/http-app.ts';
+import {
+  TARGET_INSTANCE,
+  TOKENS,
+  startApp,
+  type CallResult,
+  type TestApp,
+} from '../support/http-app.ts';
 import {
   callbackPayload,
   dispatchPayload,
@@ -97,12 +104,15 @@ describe('Mission API: two app instances racing on one PostgreSQL schema', () =>
       ...Array<string>(20).fill('mission.progress'),
     ]);
     expect(events.map((e) => e.revision)).toEqual(events.map((_, i) => i));
+    // Stored under the keys scoped to the callback kind and the sending factory.
+    const scoped = (c: Record<string, unknown>) =>
+      scopedKey('callback', { role: 'factory', id: TARGET_INSTANCE }, c.idempotency_key as string);
     const keys = events.slice(2).map((e) => e.metadata.idempotency_key);
-    expect(new Set(keys)).toEqual(new Set(callbacks.map((c) => c.idempotency_key)));
+    expect(new Set(keys)).toEqual(new Set(callbacks.map(scoped)));
     // Each answer names the revision and position its callback was stored at.
     for (const [i, res] of results.entries()) {
       const stored = events.find((e) => e.revision === res.body.revision);
-      expect(stored?.metadata.idempotency_key).toBe(callbacks[i]!.idempotency_key);
+      expect(stored?.metadata.idempotency_key).toBe(scoped(callbacks[i]!));
       expect(stored?.position).toBe(res.body.position);
     }
     const view = await b.call<{ counts: unknown }>('GET', `/v1/missions/${d.mission_id}`, {

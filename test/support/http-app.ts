@@ -1,7 +1,9 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../../src/http/app.ts';
+import { OpenStreams } from '../../src/http/event-stream.ts';
 import { TokenAuthenticator, type TokenEntry } from '../../src/http/auth.ts';
+import type { RejectionLimits } from '../../src/ledger/rejection-budget.ts';
 import { createLogger } from '../../src/logger.ts';
 import { ReadModels } from '../../src/read-models/read-models.ts';
 import type { EventStore } from '../../src/store/port.ts';
@@ -83,6 +85,13 @@ export interface TestApp {
   dropConnections(): void;
   /** The read models the app serves from. */
   readModels: ReadModels;
+  /** The event streams the app is serving right now. */
+  openStreams: OpenStreams;
+  /**
+   * Shuts down as `ledger serve` does: aborts the event streams and closes the server, waiting
+   * for open connections to finish by themselves (none is cut off). Then as `close`.
+   */
+  shutDown(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -95,6 +104,9 @@ export interface StartAppOptions {
   bodyLimit?: number;
   /** The ledger's receive clock; defaults to the real one. */
   now?: () => Date;
+  rejectionLimits?: RejectionLimits;
+  requestTimeoutMs?: number;
+  readyzTimeoutMs?: number;
 }
 
 /**
@@ -143,9 +155,17 @@ async function acquireReadModels(store: EventStore) {
 export async function startApp(options: StartAppOptions): Promise<TestApp> {
   const own = options.readModels === undefined ? await acquireReadModels(options.store) : undefined;
   const readModels = options.readModels ?? own!.readModels;
+  const openStreams = new OpenStreams();
+  const shutdown = new AbortController();
   const app = createApp({
     store: options.store,
     readModels,
+    openStreams,
+    shutdown: shutdown.signal,
+    ...(options.requestTimeoutMs === undefined
+      ? {}
+      : { requestTimeoutMs: options.requestTimeoutMs }),
+    ...(options.readyzTimeoutMs === undefined ? {} : { readyzTimeoutMs: options.readyzTimeoutMs }),
     ...(options.minPositionWaitMs === undefined
       ? {}
       : { minPositionWaitMs: options.minPositionWaitMs }),
@@ -154,6 +174,7 @@ export async function startApp(options: StartAppOptions): Promise<TestApp> {
     info: { store: 'test', env: 'test', version: '0.0.0-test' },
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
     ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.rejectionLimits === undefined ? {} : { rejectionLimits: options.rejectionLimits }),
   });
   const server: Server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve, reject) => {
@@ -189,10 +210,24 @@ export async function startApp(options: StartAppOptions): Promise<TestApp> {
     return { status: res.status, body: parsed as T, headers: res.headers };
   };
 
+  let closed = false;
   const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
     await new Promise<void>((resolve, reject) => {
       server.close((error) => (error === undefined ? resolve() : reject(error)));
       server.closeAllConnections();
+    });
+    await own?.release();
+  };
+
+  const shutDown = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    shutdown.abort();
+    await new Promise<void>((resolve, reject) => {
+      server.close((error) => (error === undefined ? resolve() : reject(error)));
+      server.closeIdleConnections();
     });
     await own?.release();
   };
@@ -202,6 +237,8 @@ export async function startApp(options: StartAppOptions): Promise<TestApp> {
     port,
     call,
     close,
+    shutDown,
+    openStreams,
     readModels,
     dropConnections: () => server.closeAllConnections(),
   };

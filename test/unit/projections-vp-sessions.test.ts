@@ -6,6 +6,7 @@ import {
   vpSessionsProjection,
 } from '../../projections/index.ts';
 import { workspaceKey } from '../../src/domain/mission/index.ts';
+import { dispatched } from './support/mission-given.ts';
 import {
   EventLog,
   MISSION_ID,
@@ -68,6 +69,24 @@ describe('vp_sessions', () => {
     bind(log, MISSION_ID, '2025-11-20T08:58:42.100Z');
     const before = given(projection, log);
     expect(before.when(bind(log, MISSION_ID, '2025-11-20T09:00:00.000Z')).changes).toEqual([]);
+  });
+
+  it('given nothing, when a mission is dispatched, then its session is registered; a legacy binding after it changes nothing', () => {
+    const log = new EventLog();
+    const event = log.mission(MISSION_ID, dispatched());
+    const then = given(projection, new EventLog()).when(event);
+    expect(then.row('vp_sessions', KEY)).toMatchObject({
+      vp_id: VP,
+      vp_session_id: SESSION,
+      workspace_key: WS,
+      mission_count: 1,
+      first_mission_id: MISSION_ID,
+      registered_at: event.metadata.recorded_at,
+      last_position: event.position,
+    });
+    const before = given(projection, log);
+    const binding = bind(log, MISSION_ID, '2025-11-20T09:00:00.000Z');
+    expect(before.when(binding).changes).toEqual([]);
   });
 
   it('a whole sequence: one session, two missions, the latest lane', () => {

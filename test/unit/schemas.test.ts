@@ -2,7 +2,12 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { exportJsonSchemas } from '../../schemas/export.ts';
-import { lifecycleEventSchema, missionDispatchSchema } from '../../schemas/index.ts';
+import { fastCheck } from '../../schemas/fast-check.ts';
+import {
+  lifecycleEventSchema,
+  missionDispatchedDataSchema,
+  missionDispatchSchema,
+} from '../../schemas/index.ts';
 
 const root = new URL('../../', import.meta.url);
 const jsonDir = new URL('schemas/json/', root);
@@ -103,6 +108,103 @@ describe('mission dispatch rejections', () => {
   it('accepts a first dispatch without vp_session_id', () => {
     const input = patched(dispatchFixture, ['vp_session_id'], undefined);
     expect(failingPaths(missionDispatchSchema, input)).toEqual([]);
+  });
+});
+
+/** zod's messages for `input`, as `path: message`; empty when it parses. */
+function failures(schema: z.ZodType, input: unknown): string[] {
+  const result = schema.safeParse(input);
+  return result.success
+    ? []
+    : result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+}
+
+describe('callback status_url', () => {
+  const withUrl = (url: string) => patched(dispatchFixture, ['callback', 'status_url'], url);
+
+  it.each([
+    'http://localhost:8080/cb',
+    'http://10.0.0.5/cb',
+    'https://[::1]/cb',
+    'http://factory-a/cb',
+    'https://simone.internal.example.com/api/v1/missions/m/events?x=1#top',
+    'HTTPS://Factory-A:8443/cb',
+    'http://xn--mnchen-3ya.example/cb',
+  ])('accepts %s', (url) => {
+    expect(failures(missionDispatchSchema, withUrl(url))).toEqual([]);
+  });
+
+  it.each([
+    ['http://user:secret@host/cb', 'must not carry credentials'],
+    ['https://token@factory-a/cb', 'must not carry credentials'],
+    ['https://:pw@factory-a/cb', 'must not carry credentials'],
+    ['ftp://factory-a/cb', 'must use http or https, not ftp'],
+    ['javascript:alert(1)', 'must use http or https, not javascript'],
+    ['file:///etc/passwd', 'must use http or https, not file'],
+    ['factory-a/cb', 'must be an absolute URL'],
+    ['/api/v1/cb', 'must be an absolute URL'],
+    ['http://', 'must be an absolute URL'],
+    ['http://exa%20mple.com/cb', 'must be an absolute URL'],
+    ['http:factory-a/cb', 'must start with http:// or https://'],
+    ['http:\\\\factory-a\\cb', 'must start with http:// or https://'],
+    [' http://factory-a/cb', 'must not contain whitespace'],
+    ['http://factory-a/a b', 'must not contain whitespace'],
+    ['http://fac\ttory-a/cb', 'must not contain whitespace'],
+  ])('refuses %j: %s, naming the field', (url, reason) => {
+    const messages = failures(missionDispatchSchema, withUrl(url));
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toMatch(new RegExp(`^callback\\.status_url: ${reason}`));
+  });
+
+  it('still validates a stored dispatch whose status_url carries credentials', () => {
+    // Accepted before credentials were refused at the door: a projection must still read it.
+    const stored = {
+      input: withUrl('http://user:secret@host.example/cb'),
+      vp_session_id: 'vps_01JD8Z5YB2W9E4QK7TPM0RXAGD',
+      vp_session_allocated: false,
+      workspace_key: 'ws_0123456789abcdef01234567',
+      received_at: '2025-11-20T08:58:42.000Z',
+      principal: { role: 'operator', id: 'ops-alice' },
+    };
+    expect(failures(missionDispatchedDataSchema, stored)).toEqual([]);
+    expect(fastCheck(missionDispatchedDataSchema)?.(stored)).toBe(true);
+    const ftp = { ...stored, input: withUrl('ftp://host.example/cb') };
+    expect(failures(missionDispatchedDataSchema, ftp)).toEqual([
+      'input.callback.status_url: must use http or https, not ftp',
+    ]);
+    expect(fastCheck(missionDispatchedDataSchema)?.(ftp)).toBe(false);
+  });
+});
+
+describe('date-times (seed 002: ISO-8601 with an offset)', () => {
+  const withCreated = (value: string) => patched(dispatchFixture, ['created_at'], value);
+
+  it.each([
+    '2025-11-20T08:58:41Z',
+    '2025-11-20T08:58:41.207Z',
+    '2025-11-20T08:58:41.123456789+05:30',
+    '2025-11-20T08:58Z',
+    '2025-11-20T08:58-08:00',
+    '2024-02-29T00:00:00Z',
+  ])('accepts %s', (value) => {
+    expect(failures(missionDispatchSchema, withCreated(value))).toEqual([]);
+    expect(Number.isNaN(Date.parse(value))).toBe(false);
+  });
+
+  it.each([
+    '2025-11-20T08:58:41',
+    '2025-11-20T08:58',
+    '2025-11-20',
+    '2025-11-20 08:58:41Z',
+    '2025-11-20T08:58:41+02',
+    '2025-11-20T08:58:41+0200',
+    '2025-11-20T08:58:41,5Z',
+    '2025-02-29T00:00:00Z',
+    '2025-11-20T24:00:00Z',
+  ])('refuses %s', (value) => {
+    expect(failures(missionDispatchSchema, withCreated(value))).toEqual([
+      'created_at: must be an ISO-8601 date-time with an offset (Z or ±hh:mm)',
+    ]);
   });
 });
 

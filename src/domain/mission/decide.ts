@@ -8,6 +8,7 @@ import {
 } from '../../../schemas/index.ts';
 import { callbackRules, type CallbackRule } from './callback-rules.ts';
 import type { MissionEvent } from './events.ts';
+import { storableInput, textIssues, type TextIssue } from './input-text.ts';
 import { reason, type Reason } from './reasons.ts';
 import type { MissionState } from './state.ts';
 import { workspaceKey } from './workspace.ts';
@@ -59,8 +60,12 @@ export interface CancelInput {
   received_at: string;
 }
 
-/** The payload for storing: JSON has no `undefined`, so an absent body is recorded as `null`. */
-const asReceived = (payload: unknown): unknown => (payload === undefined ? null : payload);
+/**
+ * The payload for storing: JSON has no `undefined`, so an absent body is recorded as `null`; what
+ * the log cannot hold (lone surrogates, non-finite numbers) is replaced, and the reasons say where.
+ */
+const asReceived = (payload: unknown): unknown =>
+  payload === undefined ? null : storableInput(payload);
 
 /**
  * The data of a rejected input (`mission.dispatch_rejected`, `mission.callback_rejected`): the
@@ -88,10 +93,22 @@ function formatPath(path: readonly PropertyKey[]): string {
     .join('');
 }
 
-/** SCHEMA_INVALID naming every failing path with zod's message, in zod's order. */
-function schemaReason(error: z.ZodError): Reason {
-  const issues = error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
-  return reason('SCHEMA_INVALID', `The payload does not match the contract: ${issues.join('; ')}.`);
+/**
+ * The contract's verdict on a payload: zod's issues in zod's order, then every place that breaks
+ * the text rule ({@link textIssues}). Empty when the payload may be decided on.
+ */
+function contractIssues(error: z.ZodError | undefined, payload: unknown): TextIssue[] {
+  const issues = (error?.issues ?? []).map((issue) => ({
+    path: formatPath(issue.path),
+    message: issue.message,
+  }));
+  return [...issues, ...textIssues(payload)];
+}
+
+/** SCHEMA_INVALID naming every failing path with its message. */
+function schemaReason(issues: readonly TextIssue[]): Reason {
+  const listed = issues.map((issue) => `${issue.path}: ${issue.message}`);
+  return reason('SCHEMA_INVALID', `The payload does not match the contract: ${listed.join('; ')}.`);
 }
 
 /**
@@ -105,8 +122,9 @@ export function decideDispatch(
   input: DispatchInput,
 ): DispatchDecision {
   const parsed = missionDispatchSchema.safeParse(input.payload);
+  const issues = contractIssues(parsed.error, input.payload);
   const reasons: Reason[] = [];
-  if (!parsed.success) reasons.push(schemaReason(parsed.error));
+  if (issues.length > 0) reasons.push(schemaReason(issues));
   if (state !== undefined)
     reasons.push(
       reason(
@@ -170,14 +188,15 @@ export function decideCallback(
   rules: readonly CallbackRule[] = callbackRules,
 ): Decision {
   const parsed = lifecycleEventSchema.safeParse(input.payload);
+  const issues = contractIssues(parsed.error, input.payload);
   const reasons: Reason[] = [];
-  if (!parsed.success) reasons.push(schemaReason(parsed.error));
+  if (issues.length > 0) reasons.push(schemaReason(issues));
   if (state === undefined)
     reasons.push(
       reason('MISSION_NOT_FOUND', `Mission ${JSON.stringify(input.missionId)} does not exist.`),
     );
 
-  if (parsed.success && state !== undefined) {
+  if (issues.length === 0 && parsed.success && state !== undefined) {
     const context = { missionId: input.missionId, principal: input.principal };
     for (const rule of rules) {
       const message = rule.check(state, parsed.data, context);
@@ -227,8 +246,9 @@ export function decideCancel(state: MissionState | undefined, input: CancelInput
     reason: input.reason,
     requested_by: input.requested_by,
   });
+  const issues = contractIssues(parsed.error, { reason: input.reason });
   const reasons: Reason[] = [];
-  if (!parsed.success) reasons.push(schemaReason(parsed.error));
+  if (issues.length > 0) reasons.push(schemaReason(issues));
   if (state === undefined) reasons.push(reason('MISSION_NOT_FOUND'));
   else if (state.final !== null)
     reasons.push(
@@ -245,7 +265,7 @@ export function decideCancel(state: MissionState | undefined, input: CancelInput
         {
           type: 'mission.cancel_rejected',
           data: {
-            reason: input.reason,
+            reason: storableInput(input.reason) as string,
             requested_by: input.requested_by,
             reasons,
             received_at: input.received_at,

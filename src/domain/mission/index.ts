@@ -41,7 +41,17 @@ export {
   type MissionEvent,
   type RecordedEvent,
 } from './events.ts';
-export { findPrior, recordedInput, sameInput, type KeyedEvent } from './idempotency.ts';
+export {
+  findPrior,
+  inputKindOf,
+  recordedInput,
+  sameInput,
+  scopedKey,
+  storedScopedKey,
+  type InputKind,
+  type KeyedEvent,
+} from './idempotency.ts';
+export { storableInput, textIssues, type TextIssue } from './input-text.ts';
 export { missionReasonCodes, reason, type Reason, type ReasonCode } from './reasons.ts';
 export {
   evolveMission,

@@ -67,7 +67,7 @@ export class EventLog {
   }
 }
 
-/** A `vp_session.mission_bound` event as `src/ledger/vp-sessions.ts` writes it. */
+/** A `vp_session.mission_bound` event as ledgers before the registry projection wrote it. */
 export function missionBound(
   missionId: string,
   options: { vp_id?: string; vp_session_id?: string; vp_runtime_id?: string } = {},
