@@ -1,10 +1,8 @@
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../../src/store/open-store.ts';
-import type { EventStore } from '../../src/store/port.ts';
-import { TOKENS, startApp, type CallResult, type TestApp } from '../support/http-app.ts';
+import { describe, expect, it } from 'vitest';
+import { TOKENS, type CallResult, type TestApp, useStoreAndApp } from '../support/http-app.ts';
 import { callbackPayload, dispatchPayload, type Dispatch } from '../support/mission-fixtures.ts';
-import { dropSchemas, freshSchemaName, storeUrl } from '../support/postgres.ts';
+import { freshSchemaName, storeUrl } from '../support/postgres.ts';
 
 type Json = Record<string, unknown>;
 
@@ -146,20 +144,8 @@ describe.each([
   ['PGlite', () => 'pglite:memory'],
   ['PostgreSQL', () => storeUrl(freshSchemaName('fuzz'))],
 ])('fuzzed requests on %s', (_name, url) => {
-  let store: EventStore;
-  let app: TestApp;
-
-  beforeAll(async () => {
-    store = await openStore(url());
-    app = await startApp({
-      store,
-      rejectionLimits: { perMinute: 100_000, bytesPerMinute: 1024 ** 3 },
-    });
-  });
-  afterAll(async () => {
-    await app?.close();
-    await store?.close();
-    await dropSchemas();
+  const on = useStoreAndApp(url, {
+    rejectionLimits: { perMinute: 100_000, bytesPerMinute: 1024 ** 3 },
   });
 
   it(`answers ${REQUESTS} seeded requests without an undocumented 5xx or an append from unparsed input`, async () => {
@@ -185,10 +171,10 @@ describe.each([
       options: Parameters<TestApp['call']>[2],
       neverParsed: boolean,
     ): Promise<Sent> => {
-      const before = neverParsed ? await store.headPosition() : 0;
-      const res = await app.call(method, path, options);
+      const before = neverParsed ? await on.store.headPosition() : 0;
+      const res = await on.app.call(method, path, options);
       if (neverParsed) {
-        expect(await store.headPosition(), `${label} appended`).toBe(before);
+        expect(await on.store.headPosition(), `${label} appended`).toBe(before);
       }
       return { label, res, neverParsed };
     };
@@ -347,10 +333,10 @@ describe.each([
       expect(statuses).toContain(status);
 
     // Still serving, and every projection went past everything recorded.
-    expect((await app.call('GET', '/v1/healthz')).status).toBe(200);
-    const head = await store.headPosition();
-    for (const { name } of app.readModels.status())
-      await app.readModels.waitFor(name, head, 30_000);
-    expect(app.readModels.status().filter((s) => s.status === 'stalled')).toEqual([]);
+    expect((await on.app.call('GET', '/v1/healthz')).status).toBe(200);
+    const head = await on.store.headPosition();
+    for (const { name } of on.app.readModels.status())
+      await on.app.readModels.waitFor(name, head, 30_000);
+    expect(on.app.readModels.status().filter((p) => p.status === 'stalled')).toEqual([]);
   });
 });

@@ -1,17 +1,14 @@
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../../src/store/open-store.ts';
-import type { EventStore } from '../../src/store/port.ts';
+import { describe, expect, it } from 'vitest';
 import {
   TOKENS,
-  startApp,
   type ApiBody,
   type CallOptions,
   type CallResult,
-  type TestApp,
+  useStoreAndApp,
 } from '../support/http-app.ts';
 import { dispatchPayload, logEvents, logHead, newMissionId } from '../support/mission-fixtures.ts';
-import { dropSchemas, freshSchemaName, storeUrl } from '../support/postgres.ts';
+import { freshSchemaName, storeUrl } from '../support/postgres.ts';
 
 /**
  * The HTTP edge: what the request target, the headers and the body bytes must be before any
@@ -21,18 +18,7 @@ describe.each([
   ['PGlite', () => 'pglite:memory'],
   ['PostgreSQL', () => storeUrl(freshSchemaName('edge'))],
 ])('HTTP edge on %s', (_name, url) => {
-  let store: EventStore;
-  let app: TestApp;
-
-  beforeAll(async () => {
-    store = await openStore(url());
-    app = await startApp({ store });
-  });
-  afterAll(async () => {
-    await app?.close();
-    await store?.close();
-    await dropSchemas();
-  });
+  const on = useStoreAndApp(url);
 
   /** Sends one request and asserts its status and code, and that nothing was appended. */
   async function refused(
@@ -42,11 +28,11 @@ describe.each([
     status: number,
     code: string,
   ): Promise<CallResult<ApiBody>> {
-    const head = await logHead(app);
-    const res = await app.call(method, path, options);
+    const head = await logHead(on.app);
+    const res = await on.app.call(method, path, options);
     expect(res.status, JSON.stringify(res.body)).toBe(status);
     expect(res.body.error?.code).toBe(code);
-    expect(await logHead(app)).toBe(head);
+    expect(await logHead(on.app)).toBe(head);
     return res;
   }
 
@@ -111,11 +97,11 @@ describe.each([
     });
 
     it('still serves well-encoded ids and query values', async () => {
-      const res = await app.call('GET', '/v1/missions?vp_id=vp.coder%2Eprimary', {
+      const res = await on.app.call('GET', '/v1/missions?vp_id=vp.coder%2Eprimary', {
         token: operator,
       });
       expect(res.status, JSON.stringify(res.body)).toBe(200);
-      const missing = await app.call('GET', `/v1/missions/${encodeURIComponent('msn_ü x')}`, {
+      const missing = await on.app.call('GET', `/v1/missions/${encodeURIComponent('msn_ü x')}`, {
         token: operator,
       });
       expect(missing.body.error?.code).toBe('MISSION_NOT_FOUND');
@@ -128,7 +114,7 @@ describe.each([
       ['deflate', deflateSync],
       ['br', brotliCompressSync],
     ] as const)('accepts a %s body that decompresses cleanly', async (coding, compress) => {
-      const res = await app.call('POST', '/v1/missions', {
+      const res = await on.app.call('POST', '/v1/missions', {
         token: operator,
         rawBody: compress(dispatchBytes()),
         headers: json({ 'content-encoding': coding }),
@@ -181,7 +167,7 @@ describe.each([
       'application/json; charset=utf-8',
       'application/json;charset=UTF-8',
     ])('accepts %s', async (contentType) => {
-      const res = await app.call('POST', '/v1/missions', {
+      const res = await on.app.call('POST', '/v1/missions', {
         token: operator,
         rawBody: dispatchBytes(),
         headers: { 'content-type': contentType },
@@ -261,7 +247,7 @@ describe.each([
 
     it('refuses an empty cancel body instead of reading it as {}', async () => {
       const d = dispatchPayload();
-      expect((await app.call('POST', '/v1/missions', { token: operator, body: d })).status).toBe(
+      expect((await on.app.call('POST', '/v1/missions', { token: operator, body: d })).status).toBe(
         201,
       );
       await refused(
@@ -293,7 +279,7 @@ describe.each([
     ])('accepts a dispatch calling back to %s', async (statusUrl) => {
       const d = dispatchPayload();
       d.callback = { ...(d.callback as object), status_url: statusUrl };
-      const res = await app.call('POST', '/v1/missions', { token: operator, body: d });
+      const res = await on.app.call('POST', '/v1/missions', { token: operator, body: d });
       expect(res.status, JSON.stringify(res.body)).toBe(201);
     });
 
@@ -301,15 +287,15 @@ describe.each([
       const missionId = newMissionId();
       const d = dispatchPayload({ mission_id: missionId });
       d.callback = { ...(d.callback as object), status_url: 'http://user:secret@host/cb' };
-      const head = await logHead(app);
-      const res = await app.call('POST', '/v1/missions', { token: operator, body: d });
+      const head = await logHead(on.app);
+      const res = await on.app.call('POST', '/v1/missions', { token: operator, body: d });
       expect(res.status, JSON.stringify(res.body)).toBe(422);
       expect(res.body.error?.code).toBe('SCHEMA_INVALID');
       const reason = res.body.error?.details.reasons?.[0];
       expect(reason?.code).toBe('SCHEMA_INVALID');
       expect(reason?.message).toMatch(/callback\.status_url: must not carry credentials/);
       // The refusal is itself recorded; no dispatch is.
-      const recorded = await logEvents(app, head);
+      const recorded = await logEvents(on.app, head);
       expect(recorded.map((e) => e.type)).toEqual(['mission.dispatch_rejected']);
     });
   });

@@ -1,9 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { missionStream } from '../../src/domain/mission/index.ts';
 import { REJECTIONS_STREAM } from '../../src/ledger/mission-ledger.ts';
-import { openStore } from '../../src/store/open-store.ts';
-import type { EventStore, StoredEvent } from '../../src/store/port.ts';
-import { TARGET_INSTANCE, TOKENS, startApp, type TestApp } from '../support/http-app.ts';
+import type { StoredEvent } from '../../src/store/port.ts';
+import { TARGET_INSTANCE, TOKENS, startApp, useStoreAndApp } from '../support/http-app.ts';
 import {
   callbackPayload,
   dispatchPayload,
@@ -12,7 +11,7 @@ import {
   missionEvents,
   type Dispatch,
 } from '../support/mission-fixtures.ts';
-import { dropSchemas, freshSchemaName, storeUrl } from '../support/postgres.ts';
+import { freshSchemaName, storeUrl } from '../support/postgres.ts';
 
 type Json = Record<string, unknown>;
 
@@ -24,29 +23,18 @@ describe.each([
   ['PGlite', () => 'pglite:memory'],
   ['PostgreSQL', () => storeUrl(freshSchemaName('hard'))],
 ])('input hardening over HTTP on %s', (_name, url) => {
-  let store: EventStore;
-  let app: TestApp;
-
-  beforeAll(async () => {
-    store = await openStore(url());
-    app = await startApp({ store });
-  });
-  afterAll(async () => {
-    await app?.close();
-    await store?.close();
-    await dropSchemas();
-  });
+  const on = useStoreAndApp(url);
 
   async function dispatched(): Promise<Dispatch> {
     const d = dispatchPayload();
-    const res = await app.call('POST', '/v1/missions', { token: TOKENS.operator, body: d });
+    const res = await on.app.call('POST', '/v1/missions', { token: TOKENS.operator, body: d });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     return d;
   }
 
   /** POSTs `text` as it is (no re-serialisation), so lone surrogates and 1e309 reach the server. */
   const postRaw = (path: string, text: string, token: string) =>
-    app.call('POST', path, {
+    on.app.call('POST', path, {
       token,
       rawBody: text,
       headers: { 'content-type': 'application/json' },
@@ -54,7 +42,7 @@ describe.each([
 
   /** The one event a request appended, which must be in `stream`. */
   async function onlyAppended(head: number, stream: string): Promise<StoredEvent> {
-    const appended = await logEvents(app, head);
+    const appended = await logEvents(on.app, head);
     expect(appended.map((e) => e.stream)).toEqual([stream]);
     return appended[0]!;
   }
@@ -62,12 +50,12 @@ describe.each([
   describe('strings are text', () => {
     it('records a callback whose summary holds a NUL as SCHEMA_INVALID, naming the place', async () => {
       const d = await dispatched();
-      const head = await logHead(app);
+      const head = await logHead(on.app);
       const payload = callbackPayload(d, {
         event_type: 'mission.accepted',
         overrides: { summary: 'ok\u0000then', artifact_refs: ['a\u0007'] },
       });
-      const res = await app.call('POST', `/v1/missions/${d.mission_id}/events`, {
+      const res = await on.app.call('POST', `/v1/missions/${d.mission_id}/events`, {
         token: TOKENS.factory,
         body: payload,
       });
@@ -82,32 +70,35 @@ describe.each([
       // Recorded as received, NUL included.
       expect((event.data as { input: Json }).input.summary).toBe('ok\u0000then');
       expect(
-        (await app.call('GET', `/v1/missions/${d.mission_id}`, { token: TOKENS.operator })).body,
+        (await on.app.call('GET', `/v1/missions/${d.mission_id}`, { token: TOKENS.operator })).body,
       ).toMatchObject({ status: 'queued', counts: { accepted: 0, rejected: 1 } });
     });
 
     it('refuses C0 controls in a dispatch and in a cancel reason; tab, CR and LF are text', async () => {
       const bad = dispatchPayload({ objective: 'ship\u001b[31m it' });
-      const refused = await app.call('POST', '/v1/missions', { token: TOKENS.operator, body: bad });
+      const refused = await on.app.call('POST', '/v1/missions', {
+        token: TOKENS.operator,
+        body: bad,
+      });
       expect(refused.status).toBe(422);
       expect(refused.body.error?.message).toContain(
         'objective: holds the control character U+001B',
       );
 
       const good = dispatchPayload({ objective: 'line one\r\n\tline two' });
-      const accepted = await app.call('POST', '/v1/missions', {
+      const accepted = await on.app.call('POST', '/v1/missions', {
         token: TOKENS.operator,
         body: good,
       });
       expect(accepted.status, JSON.stringify(accepted.body)).toBe(201);
 
-      const cancel = await app.call('POST', `/v1/missions/${good.mission_id}/cancel`, {
+      const cancel = await on.app.call('POST', `/v1/missions/${good.mission_id}/cancel`, {
         token: TOKENS.operator,
         body: { reason: 'stop\u0000now' },
       });
       expect(cancel.status).toBe(422);
       expect(cancel.body.error?.code).toBe('SCHEMA_INVALID');
-      const [, event] = await missionEvents(app, good.mission_id);
+      const [, event] = await missionEvents(on.app, good.mission_id);
       expect(event).toMatchObject({
         type: 'mission.cancel_rejected',
         data: { reason: 'stop\u0000now' },
@@ -120,7 +111,7 @@ describe.each([
       const text = JSON.stringify(payload)
         .replace(/"summary":"[^"]*"/, '"summary":"bad \\ud800 text"')
         .replace(/"llm_calls":0/, '"llm_calls":1e309');
-      const head = await logHead(app);
+      const head = await logHead(on.app);
       const res = await postRaw(`/v1/missions/${d.mission_id}/events`, text, TOKENS.factory);
       expect(res.status, JSON.stringify(res.body)).toBe(422);
       expect(res.body.error?.code).toBe('SCHEMA_INVALID');
@@ -136,14 +127,14 @@ describe.each([
       const retry = await postRaw(`/v1/missions/${d.mission_id}/events`, text, TOKENS.factory);
       expect(retry.status).toBe(422);
       expect(retry.body.error?.details.duplicate).toBe(true);
-      expect(await logHead(app)).toBe(event.position);
+      expect(await logHead(on.app)).toBe(event.position);
     });
 
     it('records a dispatch refused for credentials in its callback URL without the secret', async () => {
       const d = dispatchPayload();
       (d.callback as Json).status_url = 'https://cp:hunter2-secret@factory-a/cb';
-      const head = await logHead(app);
-      const res = await app.call('POST', '/v1/missions', { token: TOKENS.operator, body: d });
+      const head = await logHead(on.app);
+      const res = await on.app.call('POST', '/v1/missions', { token: TOKENS.operator, body: d });
       expect(res.status).toBe(422);
       expect(res.body.error?.message).toContain('callback.status_url');
       const event = await onlyAppended(head, missionStream(d.mission_id));
@@ -155,8 +146,8 @@ describe.each([
 
     it('records a cancel whose Idempotency-Key is over 256 characters, under no key', async () => {
       const d = await dispatched();
-      const head = await logHead(app);
-      const res = await app.call('POST', `/v1/missions/${d.mission_id}/cancel`, {
+      const head = await logHead(on.app);
+      const res = await on.app.call('POST', `/v1/missions/${d.mission_id}/cancel`, {
         token: TOKENS.operator,
         body: { reason: 'stop' },
         headers: { 'Idempotency-Key': 'k'.repeat(300) },
@@ -172,7 +163,7 @@ describe.each([
   describe('rejection budget', () => {
     it("answers 429 with Retry-After past a sender's budget, records nothing, and spares others", async () => {
       const limited = await startApp({
-        store,
+        store: on.store,
         rejectionLimits: { perMinute: 3, bytesPerMinute: 1024 * 1024 },
       });
       try {
@@ -182,7 +173,7 @@ describe.each([
         const post = (body: Json, token: string = TOKENS.factory) =>
           limited.call('POST', `/v1/missions/${d.mission_id}/events`, { token, body });
         for (let i = 0; i < 3; i += 1) expect((await post(bad())).status).toBe(409);
-        const head = await logHead(app);
+        const head = await logHead(on.app);
         const refused = await post(bad());
         expect(refused.status).toBe(429);
         expect(refused.body.error?.code).toBe('RATE_LIMITED');
@@ -190,7 +181,7 @@ describe.each([
         expect(refused.body.error?.details.retry_after_seconds).toBe(
           Number(refused.headers.get('retry-after')),
         );
-        expect(await logHead(app)).toBe(head);
+        expect(await logHead(on.app)).toBe(head);
         // Accepted inputs are not charged; another sender has its own budget.
         expect((await post(callbackPayload(d, { event_type: 'mission.accepted' }))).status).toBe(
           201,
@@ -203,7 +194,7 @@ describe.each([
 
     it('bounds the bytes a stranger can make the ledger store', async () => {
       const limited = await startApp({
-        store,
+        store: on.store,
         rejectionLimits: { perMinute: 1000, bytesPerMinute: 64 * 1024 },
       });
       try {
@@ -220,11 +211,11 @@ describe.each([
         expect(statuses.slice(0, 3)).toEqual([404, 404, 404]);
         expect(statuses.slice(3)).toEqual([429, 429, 429]);
         // None of it in the owner's stream.
-        expect((await missionEvents(app, d.mission_id)).map((e) => e.type)).toEqual([
+        expect((await missionEvents(on.app, d.mission_id)).map((e) => e.type)).toEqual([
           'mission.dispatched',
         ]);
-        const head = await logHead(app);
-        const tail = await logEvents(app, head - 3);
+        const head = await logHead(on.app);
+        const tail = await logEvents(on.app, head - 3);
         expect(tail.every((e) => e.stream === REJECTIONS_STREAM)).toBe(true);
       } finally {
         await limited.close();
@@ -234,13 +225,13 @@ describe.each([
 
   describe('dispatch', () => {
     it('is one append: the VP session registry follows from mission.dispatched', async () => {
-      const head = await logHead(app);
+      const head = await logHead(on.app);
       const d = dispatchPayload({ vp_session_id: undefined });
-      const res = await app.call('POST', '/v1/missions', { token: TOKENS.operator, body: d });
+      const res = await on.app.call('POST', '/v1/missions', { token: TOKENS.operator, body: d });
       expect(res.status).toBe(201);
-      const appended = await logEvents(app, head);
+      const appended = await logEvents(on.app, head);
       expect(appended.map((e) => e.type)).toEqual(['mission.dispatched']);
-      const session = await app.call(
+      const session = await on.app.call(
         'GET',
         `/v1/vp-sessions/${d.vp_id}/${res.body.vp_session_id}?min_position=${res.body.position}`,
         { token: TOKENS.operator },
@@ -258,7 +249,7 @@ describe.each([
       const d = await dispatched();
       const payload = callbackPayload(d, { event_type: 'mission.accepted' });
       // What an earlier ledger appended: the client's key as sent, the sender in metadata.actor.
-      const legacy = await store.append(
+      const legacy = await on.store.append(
         missionStream(d.mission_id),
         [
           {
@@ -277,13 +268,13 @@ describe.each([
         ],
         { expectedRevision: 0 },
       );
-      const retry = await app.call('POST', `/v1/missions/${d.mission_id}/events`, {
+      const retry = await on.app.call('POST', `/v1/missions/${d.mission_id}/events`, {
         token: TOKENS.factory,
         body: payload,
       });
       expect(retry.status, JSON.stringify(retry.body)).toBe(200);
       expect(retry.body).toMatchObject({ duplicate: true, position: legacy.positions[0] });
-      expect(await logHead(app)).toBe(legacy.positions[0]);
+      expect(await logHead(on.app)).toBe(legacy.positions[0]);
     });
   });
 });

@@ -10,6 +10,7 @@ import { startApp, TOKENS, type TestApp } from '../support/http-app.ts';
 import { callbackPayload, dispatchPayload, type Dispatch } from '../support/mission-fixtures.ts';
 import { storeUrl, TEST_PG_URL } from '../support/postgres.ts';
 import { readModelBackends, type ReadModelFixture } from '../support/read-model-backends.ts';
+import { cjk } from '../support/text.ts';
 
 const BIN = new URL('../../bin/ledger.js', import.meta.url).pathname;
 
@@ -51,20 +52,6 @@ function verify(s: Served, catchUpWaitMs?: number): Promise<VerifyReport> {
     projections: pureProjections,
     ...(catchUpWaitMs === undefined ? {} : { catchUpWaitMs }),
   });
-}
-
-/** Deterministic, incompressible text: `n` CJK characters (3 UTF-8 bytes each). */
-function cjk(n: number, seed: number): string {
-  let x = seed;
-  let out = '';
-  for (let i = 0; i < n; i += 1) {
-    // xorshift32: every character drawn afresh, so the text does not compress.
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out += String.fromCharCode(0x4e00 + ((x >>> 0) % 0x5000));
-  }
-  return out;
 }
 
 const PRINCIPAL = { role: 'factory', id: 'ua-factory-07' } as const;

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { afterAll, beforeAll } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../../src/http/app.ts';
 import { OpenStreams } from '../../src/http/event-stream.ts';
@@ -6,8 +7,10 @@ import { TokenAuthenticator, type TokenEntry } from '../../src/http/auth.ts';
 import type { RejectionLimits } from '../../src/ledger/rejection-budget.ts';
 import { createLogger } from '../../src/logger.ts';
 import { ReadModels } from '../../src/read-models/read-models.ts';
+import { openStore } from '../../src/store/open-store.ts';
 import type { EventStore } from '../../src/store/port.ts';
 import { SqlEventStore } from '../../src/store/sql/sql-store.ts';
+import { dropSchemas } from './postgres.ts';
 
 /** The instance the dispatch fixture is addressed to (fixtures/mission-dispatch.example.json). */
 export const TARGET_INSTANCE = 'ua-factory-07';
@@ -256,4 +259,41 @@ export function readModelsBeside(store: EventStore): ReadModels {
     schema: `${store.schema}_read_models`,
     watchMs: 100,
   });
+}
+
+/** The store and app of a suite, set by {@link useStoreAndApp} before its tests run. */
+export interface SuiteApp {
+  readonly store: EventStore;
+  readonly app: TestApp;
+}
+
+/**
+ * Opens the store `url()` names and starts an app on it before the suite's tests; closes both, and
+ * drops the PostgreSQL schemas the suite made, after them. Call it inside a `describe`.
+ */
+export function useStoreAndApp(
+  url: () => string,
+  options: Omit<StartAppOptions, 'store'> = {},
+): SuiteApp {
+  let store: EventStore | undefined;
+  let app: TestApp | undefined;
+  beforeAll(async () => {
+    store = await openStore(url());
+    app = await startApp({ ...options, store });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await store?.close();
+    await dropSchemas();
+  });
+  return {
+    get store() {
+      if (store === undefined) throw new Error('the suite store is opened in beforeAll');
+      return store;
+    },
+    get app() {
+      if (app === undefined) throw new Error('the suite app is started in beforeAll');
+      return app;
+    },
+  };
 }
