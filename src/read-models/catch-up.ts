@@ -3,10 +3,11 @@ import type { Projection as PureProjection } from '../../projections/projection.
 import { LedgerError } from '../errors.ts';
 import type { EventStore, Position, StoredEvent } from '../store/port.ts';
 import {
-  createCheckpointTables,
+  createCheckpointRow,
   lockSetup,
   readCheckpoints,
 } from '../subscriptions/checkpoint-tables.ts';
+import { migrateCheckpointTables } from '../subscriptions/checkpoint-migrations.ts';
 import { createReadModelTables, type AnyTables } from './read-model-tables.ts';
 import { RowStore, writeStagedRows, type MissingRow, type StagedRows } from './row-store.ts';
 
@@ -102,10 +103,11 @@ export async function catchUpProjections(
     throw new LedgerError('CONFIGURATION_INVALID', `Projections named twice: ${names.join(', ')}.`);
   }
 
+  await migrateCheckpointTables(db, schema);
   const checkpoints = await db.transaction().execute(async (trx) => {
     await lockSetup(trx, schema);
     for (const { pure } of options.targets) {
-      await createCheckpointTables(trx, schema, pure.name, pure.version);
+      await createCheckpointRow(trx, schema, pure.name, pure.version);
       await createReadModelTables(trx, schema, pure, { withoutIndexes: true, unlogged: true });
     }
     return readCheckpoints(trx, schema, names);

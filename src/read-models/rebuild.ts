@@ -3,10 +3,11 @@ import type { Projection as PureProjection } from '../../projections/projection.
 import { LedgerError } from '../errors.ts';
 import type { EventStore, Position } from '../store/port.ts';
 import {
-  createCheckpointTables,
+  createCheckpointRow,
   lockSetup,
   readCheckpoints,
 } from '../subscriptions/checkpoint-tables.ts';
+import { migrateCheckpointTables } from '../subscriptions/checkpoint-migrations.ts';
 import { catchUpProjections } from './catch-up.ts';
 import {
   createReadModelTables,
@@ -76,6 +77,7 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
     return outcome!.value;
   };
   try {
+    await migrateCheckpointTables(db, schema);
     for (let round = 1; ; round += 1) {
       const built = await catchUp();
       // The copy was written unlogged; the WAL must have it before it serves. Done here, outside
@@ -84,7 +86,7 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
       try {
         const swapped = await db.transaction().execute(async (trx) => {
           await lockSetup(trx, schema);
-          await createCheckpointTables(trx, schema, pure.name, pure.version);
+          await createCheckpointRow(trx, schema, pure.name, pure.version);
           const live = (await readCheckpoints(trx, schema, [pure.name], { forUpdate: true })).get(
             pure.name,
           )!;

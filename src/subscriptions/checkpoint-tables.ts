@@ -23,39 +23,15 @@ export interface CheckpointRow {
 const table = (schema: string, name: string) => sql.table(`${schema}.${name}`);
 
 /**
- * Creates the runner's own tables in `schema` (idempotent) and the projection's checkpoint row at
- * position 0. Callers serialise it with a transaction-level advisory lock, because concurrent
- * `create ... if not exists` statements race in PostgreSQL.
+ * Inserts the projection's checkpoint row at position 0 unless it has one. The tables come from
+ * `migrateCheckpointTables` (checkpoint-migrations.ts), run before the caller's transaction.
  */
-export async function createCheckpointTables<DB>(
+export async function createCheckpointRow<DB>(
   db: Kysely<DB>,
   schema: string,
   name: string,
   version = 0,
 ): Promise<void> {
-  await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
-  await sql`
-    create table if not exists ${table(schema, 'projection_checkpoints')} (
-      name text primary key,
-      position int8 not null,
-      status text not null check (status in ('running', 'stalled', 'stopped')),
-      error text null,
-      updated_at timestamptz not null default now()
-    )`.execute(db);
-  // Added after the first release of the table; harmless when present.
-  await sql`alter table ${table(schema, 'projection_checkpoints')}
-              add column if not exists generation int8 not null default 0,
-              add column if not exists version int4 not null default 0`.execute(db);
-  await sql`
-    create table if not exists ${table(schema, 'projection_parked')} (
-      name text not null,
-      position int8 not null,
-      event json not null,
-      error text not null,
-      attempts int4 not null,
-      parked_at timestamptz not null default now(),
-      primary key (name, position)
-    )`.execute(db);
   await sql`
     insert into ${table(schema, 'projection_checkpoints')} (name, position, status, version)
     values (${name}, 0, 'stopped', ${version})
@@ -71,7 +47,7 @@ export async function lockSetup<DB>(trx: Kysely<DB>, schema: string): Promise<vo
   await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
 }
 
-/** The projection's checkpoint row; it exists once {@link createCheckpointTables} ran. */
+/** The projection's checkpoint row; it exists once {@link createCheckpointRow} ran. */
 export async function readCheckpoint<DB>(
   db: Kysely<DB>,
   schema: string,

@@ -1,11 +1,11 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { LedgerError } from '../errors.ts';
 import type { EventStore, Position, StoredEvent } from '../store/port.ts';
-import { assertSchemaName } from '../store/sql/migrations.ts';
-import { isTimeout } from '../store/sql/translate-error.ts';
+import { assertSchemaName } from '../schema-migrations/schema-name.ts';
+import { isTimeout } from '../store/open-store.ts';
 import {
   advanceCheckpoint,
-  createCheckpointTables,
+  createCheckpointRow,
   lockSetup,
   parkEvent,
   readCheckpoint,
@@ -14,6 +14,7 @@ import {
   type CheckpointRow,
   type ProjectionStatus,
 } from './checkpoint-tables.ts';
+import { migrateCheckpointTables } from './checkpoint-migrations.ts';
 import type { Projection } from './projection.ts';
 
 export type { ProjectionStatus } from './checkpoint-tables.ts';
@@ -141,9 +142,10 @@ export class ProjectionRunner<DB> {
    */
   async start(options: { retryStalled?: boolean } = {}): Promise<void> {
     if (this.loop !== undefined) throw new Error(`Projection ${this.projection.name} is running.`);
+    await migrateCheckpointTables(this.db, this.schema);
     await this.db.transaction().execute(async (trx) => {
       await lockSetup(trx, this.schema);
-      await createCheckpointTables(trx, this.schema, this.projection.name, this.version);
+      await createCheckpointRow(trx, this.schema, this.projection.name, this.version);
       const created = (await this.projection.setup(trx, this.schema)) === true;
       if (created && (await readCheckpoint(trx, this.schema, this.projection.name)).position > 0) {
         // The tables were dropped: what the checkpoint covers is gone, so start over from 0.

@@ -1,29 +1,20 @@
-import { sql, type RawBuilder } from 'kysely';
+import type { FrozenMigration } from '../../../schema-migrations/frozen-migration.ts';
 
 /**
- * The body of `<schema>.append_batch`: one group-commit batch decided and written by the
- * database in a single call, so an append costs one round trip and plans stay cached.
- *
- * Payloads arrive as one JSON array text each for data and metadata: json_array_elements keeps
- * every element's text exactly, and the client is spared escaping each one into an array literal.
- *
- * The caller guarantees at most one append per stream in a batch, which makes every append's
- * decision independent of its neighbours and lets one set-based statement decide them all.
- *
- * It answers the batches the one-statement append (append-statement.ts) cannot: an append that
- * expects `any` or `stream_exists`, or one that collides (a stale or short revision, a retry, a
- * reused key). Steps: parse the payloads (before the lock, so the next batch parses while this one
- * holds it); lock the head row (serialising writers across processes, so positions are dense and
- * commit in order); then, in a fresh statement whose snapshot sees the previous holder's commit,
- * find each stream's revision and the events already holding the batch's idempotency keys;
- * decide each append (`ok`, `duplicate`, `conflict`, `key_reused`) by the rules of
- * src/store/append-plan.ts; insert the `ok` events at consecutive positions; move the head; notify.
- * Idempotent content is compared as jsonb: key order and number spelling do not matter.
+ * The event log: `events` (a dense global position per event, one revision per stream position,
+ * at most one event per idempotency key in a stream), `head` (one row holding the last position;
+ * locking it serialises appends) and the first `append_batch`, which decides every batch in full.
+ * The head row is inserted with literal values where kysely sent them as parameters.
  */
-export function appendBatchFunction(schema: string): RawBuilder<unknown> {
-  const s = (name: string) => sql.table(`${schema}.${name}`);
-  return sql`
-create or replace function ${s('append_batch')}(
+export const eventLog: FrozenMigration = {
+  name: '0001_event_log',
+  statements: (schema) => [
+    `create table ${schema}."events" ("position" int8 primary key, "event_id" uuid not null unique, "stream_id" text not null, "revision" int8 not null, "type" text not null, "data" json not null, "metadata" json not null, "idempotency_key" text, constraint "events_stream_revision" unique ("stream_id", "revision"))`,
+    `create unique index "events_stream_idempotency_key" on ${schema}."events" ("stream_id", "idempotency_key") where "idempotency_key" is not null`,
+    `create table ${schema}."head" ("id" int4 primary key check (id = 1), "position" int8 not null)`,
+    `insert into ${schema}."head" ("id", "position") values (1, 0)`,
+    `
+create or replace function ${schema}."append_batch"(
   a_stream text[], a_expected text[], a_count int4[],
   e_append int4[], e_id uuid[], e_type text[], e_data json, e_metadata json, e_key text[],
   channel text)
@@ -35,11 +26,8 @@ as $fn$
 declare
   start_position int8;
   new_head int8;
-  -- Parsed before the lock, so the next batch parses while this one holds it.
-  datas json[] := array(select d from json_array_elements(e_data) with ordinality as j(d, o) order by o);
-  metas json[] := array(select d from json_array_elements(e_metadata) with ordinality as j(d, o) order by o);
 begin
-  select h.position into start_position from ${s('head')} h where h.id = 1 for update;
+  select h.position into start_position from ${schema}."head" h where h.id = 1 for update;
 
   return query
   with appends as (
@@ -48,8 +36,11 @@ begin
   ), incoming as (
     select t.a, (row_number() over (partition by t.a order by t.ord) - 1)::int8 as k,
            t.id, t.type, t.data, t.metadata, t.key
-      from unnest(e_append, e_id, e_type, datas, metas, e_key)
-             with ordinality as t(a, id, type, data, metadata, key, ord)
+      from unnest(
+             e_append, e_id, e_type,
+             array(select d from json_array_elements(e_data) with ordinality as j(d, o) order by o),
+             array(select d from json_array_elements(e_metadata) with ordinality as j(d, o) order by o),
+             e_key) with ordinality as t(a, id, type, data, metadata, key, ord)
   ), matched as (
     -- A lateral LIMIT 1 stays a parameterised index probe: a plain join could be planned as a
     -- hash join over a sequential scan, and generic plans are cached for the whole session.
@@ -58,7 +49,7 @@ begin
       from incoming i
       join appends ap on ap.a = i.a
       cross join lateral (
-        select e.type, e.data, e.revision, e.position from ${s('events')} e
+        select e.type, e.data, e.revision, e.position from ${schema}."events" e
          where e.stream_id = ap.stream and e.idempotency_key = i.key limit 1
       ) x
      where i.key is not null
@@ -78,7 +69,7 @@ begin
            m.revs, m.poss
       from appends ap
       cross join lateral (
-        select coalesce(max(x.revision), -1)::int8 as rev from ${s('events')} x where x.stream_id = ap.stream
+        select coalesce(max(x.revision), -1)::int8 as rev from ${schema}."events" x where x.stream_id = ap.stream
       ) cur
       left join matched m on m.a = ap.a
   ), placed as (
@@ -86,7 +77,7 @@ begin
              over (order by d.a rows between unbounded preceding and 1 preceding), 0)::int8 as base
       from decided d
   ), inserted as (
-    insert into ${s('events')} (position, event_id, stream_id, revision, type, data, metadata, idempotency_key)
+    insert into ${schema}."events" (position, event_id, stream_id, revision, type, data, metadata, idempotency_key)
     select p.base + i.k + 1, i.id, p.stream, p.rev + i.k + 1, i.type, i.data, i.metadata, i.key
       from placed p join incoming i on i.a = p.a
      where p.outcome = 'ok'
@@ -100,11 +91,12 @@ begin
     from placed p order by p.a;
 
   select coalesce(max(x.position), start_position) into new_head
-    from ${s('events')} x where x.position > start_position;
+    from ${schema}."events" x where x.position > start_position;
   if new_head > start_position then
-    update ${s('head')} set position = new_head where id = 1;
+    update ${schema}."head" set position = new_head where id = 1;
     perform pg_notify(channel, new_head::text);
   end if;
 end
-$fn$`;
-}
+$fn$`,
+  ],
+};
