@@ -1,9 +1,14 @@
 import type { Kysely } from 'kysely';
 import { loadConfig } from '../config.ts';
 import { openReadModelDatabase } from '../read-models/open-read-models.ts';
-import { openStore } from '../store/open-store.ts';
+import { LedgerError } from '../errors.ts';
+import {
+  DEFAULT_PG_DEADLINES,
+  openStore,
+  parseStoreUrl,
+  type PgDeadlines,
+} from '../store/open-store.ts';
 import type { EventStore } from '../store/port.ts';
-import { DEFAULT_PG_DEADLINES, type PgDeadlines } from '../store/sql/pg-pool.ts';
 
 /** The log and the read-model database, as `ledger serve` would open them. */
 export interface ReadSide {
@@ -16,6 +21,14 @@ export interface ReadSide {
 /** Opens the store named by LEDGER_STORE and its read models (LEDGER_READ_MODELS or beside it). */
 export async function openReadSide(): Promise<ReadSide> {
   const config = loadConfig();
+  // A memory: log lives only in the process that holds it: this one would start empty and
+  // verify or report on nothing.
+  if (parseStoreUrl(config.LEDGER_STORE).kind === 'memory') {
+    throw new LedgerError(
+      'CONFIGURATION_INVALID',
+      'LEDGER_STORE=memory: keeps its log inside `ledger serve`; replay and projections need a store that outlives a process.',
+    );
+  }
   const deadlines: PgDeadlines = {
     ...DEFAULT_PG_DEADLINES,
     timeoutMs: config.LEDGER_STORE_TIMEOUT_MS,

@@ -1,9 +1,14 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import type { Kysely } from 'kysely';
 import { LedgerError } from '../errors.ts';
-import { parseStoreUrl } from '../store/open-store.ts';
+import {
+  DEFAULT_PG_DEADLINES,
+  inMemoryPglite,
+  openPostgresDatabase,
+  parseStoreUrl,
+  sqlDatabaseOf,
+  type PgDeadlines,
+} from '../store/open-store.ts';
 import type { EventStore } from '../store/port.ts';
-import { DEFAULT_PG_DEADLINES, deadlinePool, type PgDeadlines } from '../store/sql/pg-pool.ts';
-import { SqlEventStore } from '../store/sql/sql-store.ts';
 
 /** Where a process keeps its read models. */
 export interface ReadModelDatabase {
@@ -25,6 +30,8 @@ const POOL_SIZE = 16;
  *   The schema is `<store schema>_read_models`.
  * - `LEDGER_READ_MODELS=postgres://...?schema=name`: that database (schema default
  *   `read_models`). Required with an EventStoreDB store.
+ * - a `memory:` store: an in-memory PGlite of their own, lost with the log and never kept past
+ *   it (LEDGER_READ_MODELS is refused).
  *
  * On PostgreSQL every call is bounded by `deadlines` (serving defaults unless told otherwise;
  * batch commands turn the server-side timeouts off for their long statements).
@@ -35,6 +42,24 @@ export function openReadModelDatabase(
   readModelsUrl?: string,
   deadlines: PgDeadlines = DEFAULT_PG_DEADLINES,
 ): ReadModelDatabase {
+  const location = parseStoreUrl(storeUrl);
+  if (location.kind === 'memory') {
+    // Read models kept anywhere else would outlive the log: the next process would start a new
+    // log at position 1 under checkpoints already past it, and skip its events.
+    if (readModelsUrl !== undefined) {
+      throw new LedgerError(
+        'CONFIGURATION_INVALID',
+        'LEDGER_READ_MODELS must be unset with LEDGER_STORE=memory: (its read models live in memory beside it).',
+      );
+    }
+    const db = inMemoryPglite();
+    return {
+      db,
+      schema: 'ledger_read_models',
+      close: () => db.destroy(),
+      description: 'ledger_read_models (in-memory PGlite beside the log)',
+    };
+  }
   if (readModelsUrl !== undefined) {
     const target = parseStoreUrl(readModelsUrl);
     if (target.kind !== 'postgres') {
@@ -51,12 +76,12 @@ export function openReadModelDatabase(
       description: `${schema} (own database)`,
     };
   }
-  const location = parseStoreUrl(storeUrl);
   switch (location.kind) {
     case 'pglite': {
-      if (!(store instanceof SqlEventStore)) throw new Error('A pglite: store is an SQL store.');
+      const db = sqlDatabaseOf(store);
+      if (db === undefined) throw new Error('A pglite: store is an SQL store.');
       return {
-        db: store.database,
+        db,
         schema: 'ledger_read_models',
         description: 'ledger_read_models (beside the log)',
       };
@@ -77,7 +102,6 @@ export function openReadModelDatabase(
 }
 
 function pool(connectionString: string, schema: string, deadlines: PgDeadlines) {
-  const { kysely } = deadlinePool(connectionString, POOL_SIZE, deadlines);
-  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: kysely }) });
+  const db = openPostgresDatabase(connectionString, POOL_SIZE, deadlines);
   return { db, schema, close: () => db.destroy() };
 }

@@ -86,8 +86,8 @@ export interface StoreCapabilities {
 }
 
 /**
- * The EventStore port. Every adapter (PostgreSQL, PGlite, EventStoreDB) passes the one contract
- * suite in test/contract.
+ * The EventStore port. Every adapter (PostgreSQL, PGlite, EventStoreDB, memory) passes the one
+ * contract suite in test/contract.
  *
  * Guarantees:
  * - `append` is atomic per call: all of its events or none.

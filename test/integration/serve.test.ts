@@ -125,6 +125,51 @@ describe('ledger serve', () => {
     expect(await second.exited).toBe(0);
   });
 
+  it('serves a memory: store, its read models in memory beside it', async () => {
+    const cwd = await tempDir();
+    const served = await serve({ LEDGER_STORE: 'memory:' }, cwd);
+    expect(served.stderr()).toMatch(/store\s+memory: \(in memory: nothing is kept after exit/);
+    expect(served.stderr()).toContain('in-memory PGlite beside the log');
+    const token = (
+      JSON.parse(await readFile(join(cwd, '.ledger-dev-tokens.json'), 'utf8')) as {
+        token: string;
+      }[]
+    )[0]!.token;
+    const dispatch = dispatchPayload({ vp_session_id: 'vps_memory' });
+    const created = await fetch(`${served.url}/v1/missions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(dispatch),
+    });
+    expect(created.status).toBe(201);
+    const { position } = (await created.json()) as { position: number };
+    expect(position).toBe(1);
+    const listed = await fetch(`${served.url}/v1/missions?min_position=${position}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(listed.status).toBe(200);
+    const body = (await listed.json()) as {
+      missions: { mission_id: string }[];
+      as_of_position: number;
+    };
+    expect(body.missions.map((m) => m.mission_id)).toEqual([dispatch.mission_id]);
+    expect(body.as_of_position).toBe(1);
+    served.child.kill('SIGTERM');
+    expect(await served.exited).toBe(0);
+  });
+
+  it('refuses LEDGER_READ_MODELS with a memory: store, whose read models must not outlive it', async () => {
+    const cwd = await tempDir();
+    const { code, stderr } = await refuses(
+      { LEDGER_STORE: 'memory:', LEDGER_READ_MODELS: storeUrl(freshSchemaName()) },
+      cwd,
+    );
+    expect(code).toBe(1);
+    expect(stderr).toContain(
+      'CONFIGURATION_INVALID: LEDGER_READ_MODELS must be unset with LEDGER_STORE=memory:',
+    );
+  });
+
   it('brings up one of three servers started at once on a PGlite directory after a kill -9', async () => {
     const cwd = await tempDir();
     const env = { LEDGER_STORE: `pglite:${join(cwd, 'data')}` };

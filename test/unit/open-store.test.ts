@@ -93,6 +93,19 @@ describe('parseStoreUrl', () => {
     },
   );
 
+  it('reads memory: as the in-memory store', () => {
+    expect(parseStoreUrl('memory:')).toEqual({ kind: 'memory' });
+  });
+
+  it.each(['memory:x', 'memory://', 'memory:?max=1', 'memory:u:secret@h'])(
+    'refuses %j: memory: takes no parameters',
+    (url) => {
+      const error = configurationError(url);
+      expect(error.message).toContain('memory: takes no parameters');
+      expect(exposed(error)).not.toContain('secret');
+    },
+  );
+
   it.each([
     'mysql://u:secret@h/db',
     'http://u:secret@h/db',
