@@ -1,9 +1,12 @@
 import { z } from 'zod';
 import { LedgerError } from './errors.ts';
-import { DEFAULT_STORE_URL } from './store/open-store.ts';
-import { DEFAULT_MAX_EVENT_BYTES } from './store/append-plan.ts';
-import { DEFAULT_BODY_LIMIT } from './http/body.ts';
-import { DEFAULT_REJECTION_LIMITS } from './ledger/rejection-budget.ts';
+import {
+  DEFAULT_BODY_LIMIT,
+  DEFAULT_MAX_EVENT_BYTES,
+  DEFAULT_REJECTION_BYTES_PER_MINUTE,
+  DEFAULT_REJECTIONS_PER_MINUTE,
+  DEFAULT_STORE_URL,
+} from './defaults.ts';
 
 /**
  * The ledger's configuration, from the environment. Every variable is documented in the
@@ -23,12 +26,12 @@ export const configSchema = z.object({
     .number()
     .int()
     .min(1)
-    .default(DEFAULT_REJECTION_LIMITS.perMinute),
+    .default(DEFAULT_REJECTIONS_PER_MINUTE),
   LEDGER_REJECTION_BYTES_PER_MINUTE: z.coerce
     .number()
     .int()
     .min(1024)
-    .default(DEFAULT_REJECTION_LIMITS.bytesPerMinute),
+    .default(DEFAULT_REJECTION_BYTES_PER_MINUTE),
   LEDGER_STORE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   LEDGER_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   LEDGER_READYZ_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),

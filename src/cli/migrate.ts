@@ -1,6 +1,5 @@
 import { loadConfig } from '../config.ts';
-import { openStore, redactStoreUrl } from '../store/open-store.ts';
-import { DEFAULT_PG_DEADLINES } from '../store/sql/pg-pool.ts';
+import { DEFAULT_PG_DEADLINES, openStore, redactStoreUrl } from '../store/open-store.ts';
 
 /** `ledger migrate`: opening a store migrates it; report where the log stands. */
 export async function runMigrate(): Promise<void> {

@@ -1,9 +1,9 @@
 import { MIMEType } from 'node:util';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
+import { DEFAULT_BODY_LIMIT } from '../defaults.ts';
 import { LedgerError, isLedgerError } from '../errors.ts';
 
-/** 256 KiB: far above any real Mission Envelope, far below what could exhaust memory. */
-export const DEFAULT_BODY_LIMIT = 256 * 1024;
+export { DEFAULT_BODY_LIMIT };
 
 /** Keys that could reach an object's prototype if the body were ever merged into another object. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);

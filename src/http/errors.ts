@@ -1,19 +1,11 @@
-import type { ErrorRequestHandler, Response } from 'express';
+import type { ErrorRequestHandler } from 'express';
 import { LedgerError, isLedgerError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { errorStatus } from './error-status.ts';
 import { pastDeadline } from './request-deadline.ts';
+import { sendError } from './send-error.ts';
 
-/** The one error body: `{ error: { code, message, details } }`. */
-export function sendError(res: Response, error: LedgerError): void {
-  const retryAfter = error.details.retry_after_seconds;
-  if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
-  // Every 503 is a moment's unavailability (store, deadline, projection): say when to retry.
-  else if (errorStatus[error.code] === 503) res.setHeader('Retry-After', '1');
-  res.status(errorStatus[error.code]).json({
-    error: { code: error.code, message: error.message, details: error.details },
-  });
-}
+export { sendError };
 
 /** Codes for the client-error statuses that express and body-parser set on their errors. */
 const clientErrorCodes: Partial<Record<number, ErrorCode>> = {

@@ -1,4 +1,4 @@
-import { exportJsonSchemas } from '../../schemas/export.ts';
+import { exportJsonSchemas } from '../../schemas/json-schema.ts';
 import { missionStatusSchema, missionTypeSchema } from '../../schemas/index.ts';
 import { errorCodes } from '../errors.ts';
 import { DEFAULT_PAGE, MAX_PAGE, OUTCOME_WINDOW_HOURS } from './read-routes.ts';

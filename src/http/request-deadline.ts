@@ -1,6 +1,6 @@
 import type { RequestHandler, Response } from 'express';
 import { LedgerError } from '../errors.ts';
-import { sendError } from './errors.ts';
+import { sendError } from './send-error.ts';
 
 /** How long a request may take unless told otherwise (`LEDGER_REQUEST_TIMEOUT_MS`). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;

@@ -1,3 +1,5 @@
+import { DEFAULT_REJECTION_BYTES_PER_MINUTE, DEFAULT_REJECTIONS_PER_MINUTE } from '../defaults.ts';
+
 /** How much one principal may make the ledger record as rejections, per minute. */
 export interface RejectionLimits {
   /** Rejections recorded per principal per minute; also the burst. */
@@ -7,8 +9,8 @@ export interface RejectionLimits {
 }
 
 export const DEFAULT_REJECTION_LIMITS: RejectionLimits = {
-  perMinute: 600,
-  bytesPerMinute: 16 * 1024 * 1024,
+  perMinute: DEFAULT_REJECTIONS_PER_MINUTE,
+  bytesPerMinute: DEFAULT_REJECTION_BYTES_PER_MINUTE,
 };
 
 interface Bucket {

@@ -7,7 +7,7 @@ import {
   type Projection as PureProjection,
 } from '../../projections/projection.ts';
 import { canonicalJson, jsonDigest } from '../audit/canonical-json.ts';
-import { assertSchemaName } from '../store/sql/migrations.ts';
+import { assertSchemaName } from '../schema-migrations/schema-name.ts';
 import { readModelTables, type AnyTables } from './read-model-tables.ts';
 import { decodedKey, parseStoredRow } from './stored-text.ts';
 

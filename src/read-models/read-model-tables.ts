@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Projection as PureProjection } from '../../projections/projection.ts';
 import { LedgerError } from '../errors.ts';
-import { assertSchemaName } from '../store/sql/migrations.ts';
+import { assertSchemaName } from '../schema-migrations/schema-name.ts';
 
 /** Projection and table names: lower-case SQL identifiers, no quoting surprises. */
 const SAFE_NAME = /^[a-z_][a-z0-9_]*$/;

@@ -1,5 +1,6 @@
 import * as crypto from 'node:crypto';
 import { sameJson } from '../audit/canonical-json.ts';
+import { DEFAULT_MAX_EVENT_BYTES } from '../defaults.ts';
 import { LedgerError } from '../errors.ts';
 import type { JsonObject } from '../json.ts';
 import type { ExpectedRevision, NewEvent, NewEventMetadata, Position, Revision } from './port.ts';
@@ -10,8 +11,7 @@ import type { ExpectedRevision, NewEvent, NewEventMetadata, Position, Revision }
  * contract behaves the same whichever store is behind it.
  */
 
-/** 1 MiB: large enough for any mission payload, small enough to keep one batch in memory. */
-export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
+export { DEFAULT_MAX_EVENT_BYTES };
 
 const MAX_STREAM_NAME = 512;
 const MAX_EVENT_TYPE = 256;

@@ -33,4 +33,14 @@ describe('documentation matches the code', () => {
     const rows = tableRows(await read('README.md'));
     for (const name of Object.keys(configSchema.shape)) expect(rows.has(name), name).toBe(true);
   });
+
+  it('the README configuration table states the default each variable takes when unset', async () => {
+    const rows = tableRows(await read('README.md'));
+    const defaults: Record<string, string | number | undefined> = configSchema.parse({});
+    for (const name of Object.keys(configSchema.shape)) {
+      const documented = rows.get(name)?.[0];
+      const value = defaults[name];
+      expect(documented, name).toBe(value === undefined ? 'unset' : `\`${String(value)}\``);
+    }
+  });
 });
