@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { sql } from 'kysely';
 import pg from 'pg';
+import { missionStream } from '../schemas/streams.ts';
 import { workspaceKey } from '../src/domain/mission/workspace.ts';
 import { MissionLedger } from '../src/ledger/mission-ledger.ts';
 import { openStore } from '../src/store/open-store.ts';
@@ -58,43 +59,42 @@ async function templates(): Promise<Template[]> {
       mission_type: TYPES[variant % TYPES.length],
       idempotency_key: `dispatch:${missionId}`,
     };
-    await ledger.dispatch(dispatch, operator);
+    const dispatched = await ledger.dispatch(dispatch, operator);
+    if (dispatched.outcome !== 'accepted') throw new Error(`bench dispatch ${dispatched.outcome}`);
     let n = 0;
     const report = async (event_type: string, status: string, step: number, final = false) => {
       n += 1;
-      await ledger
-        .callback(
-          missionId,
-          {
-            mission_id: missionId,
-            vp_id: VP_ID,
-            vp_session_id: sessionId,
-            vp_runtime_id: dispatchExample.vp_runtime_id,
-            event_type,
-            status,
-            summary: `${event_type}: step ${step} of the bench mission, with a realistic summary.`,
-            artifact_refs: step > 2 ? [`s3://factory-a/${missionId}/patch-${step}.diff`] : [],
-            usage: {
-              runtime_minutes: step * 3,
-              llm_calls: step * 7,
-              estimated_cost_usd: step * 0.25,
-            },
-            trace_id: dispatchExample.trace_id,
-            idempotency_key: `event:${missionId}:${n}`,
-            emitted_at: new Date(clock).toISOString(),
-            ...(final
-              ? {
-                  artifact_index: [{ ref: 'artifact://summary.md', description: 'Summary' }],
-                  next_action: 'Review the summary and merge the patch.',
-                }
-              : {}),
+      const outcome = await ledger.callback(
+        missionId,
+        {
+          mission_id: missionId,
+          vp_id: VP_ID,
+          vp_session_id: sessionId,
+          vp_runtime_id: dispatchExample.vp_runtime_id,
+          event_type,
+          status,
+          summary: `${event_type}: step ${step} of the bench mission, with a realistic summary.`,
+          artifact_refs: step > 2 ? [`s3://factory-a/${missionId}/patch-${step}.diff`] : [],
+          usage: {
+            runtime_minutes: step * 3,
+            llm_calls: step * 7,
+            estimated_cost_usd: step * 0.25,
           },
-          factory,
-        )
-        .catch((error: unknown) => {
-          // The deliberately rejected report is recorded and answered with an error.
-          if (step !== 1) throw error;
-        });
+          trace_id: dispatchExample.trace_id,
+          idempotency_key: `event:${missionId}:${n}`,
+          emitted_at: new Date(clock).toISOString(),
+          ...(final
+            ? {
+                artifact_index: [{ ref: 'artifact://summary.md', description: 'Summary' }],
+                next_action: 'Review the summary and merge the patch.',
+              }
+            : {}),
+        },
+        factory,
+      );
+      // Only the deliberately late report (step 1 again: usage decreased) is rejected.
+      if (outcome.outcome === 'rejected' && step !== 1)
+        throw new Error(`bench report rejected: ${outcome.reasons[0]?.code}`);
     };
     await report('mission.accepted', 'running', 1);
     await report('mission.progress', 'running', 2);
@@ -135,7 +135,7 @@ async function templates(): Promise<Template[]> {
   await store.close();
   for (const row of rows) {
     const owner = out.find(
-      (t) => row.stream_id === `mission-${t.missionId}` || row.data.includes(`"${t.missionId}"`),
+      (t) => row.stream_id === missionStream(t.missionId) || row.data.includes(`"${t.missionId}"`),
     );
     if (owner === undefined) throw new Error(`template event of no mission: ${row.type}`);
     owner.rows.push(row);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { missionStream } from '../schemas/streams.ts';
 import { openStore } from '../src/store/open-store.ts';
 import { appendStatement } from '../src/store/sql/append-statement.ts';
 import type { NewEvent } from '../src/store/port.ts';
@@ -143,7 +144,7 @@ async function storeAppends(admin: pg.Client, concurrency: number): Promise<Meas
       concurrency,
       SECONDS,
       async (w, s) => {
-        await store.append(`mission-${w}-${s}`, [callbackEvent(w, s)], {
+        await store.append(missionStream(`${w}-${s}`), [callbackEvent(w, s)], {
           expectedRevision: 'no_stream',
         });
       },

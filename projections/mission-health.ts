@@ -20,9 +20,9 @@ import {
   type Projection,
   type RowChange,
 } from './projection.ts';
+import { REJECTIONS_STREAM } from '../schemas/streams.ts';
 
 /** Where the ledger records inputs that name no existing mission (`src/ledger/mission-ledger.ts`). */
-export const LEDGER_REJECTIONS_STREAM = 'ledger-rejections';
 
 /** The status of each dispatched mission, primary key `mission_id`: which bucket it is in. */
 export interface MissionHealthMissionRow {
@@ -179,7 +179,7 @@ export const missionHealthProjection: Projection<MissionHealthTables> = {
   apply(event: StoredEvent, lookup: Lookup<MissionHealthTables>): Change[] {
     const missionId = missionIdOfStream(event.stream);
     if (rejectionTypes.has(event.type)) {
-      const counted = missionId !== undefined || event.stream === LEDGER_REJECTIONS_STREAM;
+      const counted = missionId !== undefined || event.stream === REJECTIONS_STREAM;
       return counted ? rejections(event, lookup) : [];
     }
     if (missionId === undefined) return [];

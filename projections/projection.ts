@@ -2,6 +2,7 @@ import { safeParseStored } from '../schemas/parse-memo.ts';
 import type { z } from 'zod';
 import type { StoredEvent } from '../schemas/stored-event.ts';
 import { isLedgerError } from '../src/errors.ts';
+import { missionIdOf } from '../schemas/streams.ts';
 
 /**
  * A change to one row of a read-model table: `row` is the row's whole new content, `null`
@@ -244,8 +245,6 @@ export function foldingEvent<T>(projection: string, event: StoredEvent, fold: ()
   }
 }
 
-const MISSION_STREAM_PREFIX = 'mission-';
-
 /** The last stream {@link missionIdOfStream} was asked about, and its answer. */
 let lastStream: string | undefined;
 let lastMissionId: string | undefined;
@@ -256,10 +255,7 @@ export function missionIdOfStream(stream: string): string | undefined {
   // its hash, computed by the first map lookup, for all the lookups that follow.
   if (stream === lastStream) return lastMissionId;
   lastStream = stream;
-  lastMissionId =
-    stream.startsWith(MISSION_STREAM_PREFIX) && stream.length > MISSION_STREAM_PREFIX.length
-      ? stream.slice(MISSION_STREAM_PREFIX.length)
-      : undefined;
+  lastMissionId = missionIdOf(stream);
   return lastMissionId;
 }
 

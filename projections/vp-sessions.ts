@@ -1,6 +1,8 @@
-import { z } from 'zod';
-import { missionDispatchedDataSchema } from '../schemas/mission-events.ts';
-import { identifier } from '../schemas/primitives.ts';
+import {
+  missionBoundDataSchema,
+  missionDispatchedDataSchema,
+  type MissionBoundData,
+} from '../schemas/mission-events.ts';
 import type { StoredEvent } from '../schemas/stored-event.ts';
 import {
   parseEventData,
@@ -9,21 +11,6 @@ import {
   type Projection,
   type RowChange,
 } from './projection.ts';
-
-/**
- * Data of `vp_session.mission_bound` in a `vp-session-{workspace_key}` stream: one mission bound
- * to a VP session. Ledgers before the registry was folded from `mission.dispatched` appended one
- * after each dispatch, in a second append; logs keep them, so the projection still reads them.
- */
-export const missionBoundDataSchema = z.strictObject({
-  vp_id: identifier,
-  vp_session_id: identifier,
-  vp_runtime_id: identifier,
-  workspace_key: z.string().regex(/^ws_[0-9a-f]{24}$/),
-  mission_id: identifier,
-});
-/** Data of `vp_session.mission_bound`. */
-export type MissionBoundData = z.infer<typeof missionBoundDataSchema>;
 
 /**
  * One row per VP session, primary key (`vp_id`, `vp_session_id`). Times are the binding events'

@@ -9,6 +9,8 @@ import {
   missionCancelRequestedDataSchema,
   missionDispatchedDataSchema,
   missionDispatchRejectedDataSchema,
+  unattributedRejectionDataSchema,
+  missionBoundDataSchema,
 } from './mission-events.ts';
 import { eventMetadataSchema, storedEventSchema } from './stored-event.ts';
 
@@ -17,6 +19,9 @@ export * from './stored-event.ts';
 export * from './mission-envelope.ts';
 export * from './lifecycle-event.ts';
 export * from './mission-events.ts';
+export * from './lifecycle.ts';
+export * from './streams.ts';
+export * from './event-data.ts';
 
 /**
  * The schemas published as JSON Schema, keyed by the file name they are exported under
@@ -34,4 +39,6 @@ export const contractSchemas = {
   'mission-callback-rejected': missionCallbackRejectedDataSchema,
   'mission-cancel-requested': missionCancelRequestedDataSchema,
   'mission-cancel-rejected': missionCancelRejectedDataSchema,
+  'ledger-rejection': unattributedRejectionDataSchema,
+  'vp-session-mission-bound': missionBoundDataSchema,
 } as const satisfies Record<string, z.ZodType>;

@@ -1,8 +1,10 @@
 import { z } from 'zod';
+import { finalStatuses, lifecycleEventTypes, missionStatuses } from './lifecycle.ts';
 import {
   identifier,
   idempotencyKey,
   isoDateTime,
+  missionId,
   nonNegative,
   nonNegativeInt,
   stringList,
@@ -10,34 +12,19 @@ import {
 
 /** The eight lifecycle events a factory reports to the control plane (seed 002 §2). */
 export const lifecycleEventTypeSchema = z
-  .enum([
-    'mission.accepted',
-    'mission.progress',
-    'mission.blocked',
-    'mission.artifact',
-    'mission.completed',
-    'mission.failed',
-    'mission.cancelled',
-    'mission.timed_out',
-  ])
+  .enum(lifecycleEventTypes)
   .meta({ id: 'LifecycleEventType', description: 'Which lifecycle event this is.' });
 /** A lifecycle event type, e.g. `mission.accepted`. */
 export type LifecycleEventType = z.infer<typeof lifecycleEventTypeSchema>;
 
 /** A mission's status as the factory reports it (seed 002 §3). */
 export const missionStatusSchema = z
-  .enum(['queued', 'running', 'blocked', 'completed', 'failed', 'cancelled', 'timed_out'])
+  .enum(missionStatuses)
   .meta({ id: 'MissionStatus', description: 'Mission status as of this event.' });
 /** A mission status. */
 export type MissionStatus = z.infer<typeof missionStatusSchema>;
 
-/** The statuses that close a mission (seed 002 §4.4). */
-export const finalStatuses = [
-  'completed',
-  'failed',
-  'cancelled',
-  'timed_out',
-] as const satisfies readonly MissionStatus[];
+export { finalStatuses };
 /** A status that closes a mission. */
 export type FinalStatus = (typeof finalStatuses)[number];
 
@@ -72,7 +59,7 @@ export type ArtifactIndexEntry = z.infer<typeof artifactIndexEntrySchema>;
  */
 export const lifecycleEventSchema = z
   .strictObject({
-    mission_id: identifier.describe('Mission this event belongs to.'),
+    mission_id: missionId.describe('Mission this event belongs to.'),
     vp_id: identifier.describe('VP identity; must match the dispatch (§4.5).'),
     vp_session_id: identifier.describe('VP session; must match the dispatch assignment (§4.5).'),
     vp_runtime_id: identifier.describe('Runtime lane handling the VP session.'),
@@ -101,3 +88,15 @@ export const lifecycleEventSchema = z
   });
 /** A parsed lifecycle event. */
 export type LifecycleEvent = z.infer<typeof lifecycleEventSchema>;
+
+/**
+ * A lifecycle event as recorded in an accepted callback: {@link lifecycleEventSchema} with any
+ * identifier as `mission_id`, as every earlier version's schema stated it, so every event a log
+ * holds still validates.
+ */
+export const recordedLifecycleEventSchema = lifecycleEventSchema
+  .extend({ mission_id: identifier.describe('Mission this event belongs to.') })
+  .meta({
+    title: 'Mission Envelope v1: lifecycle event, as recorded',
+    description: 'A lifecycle event the ledger accepted, as stored.',
+  });

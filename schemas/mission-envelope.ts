@@ -3,6 +3,7 @@ import {
   identifier,
   idempotencyKey,
   isoDateTime,
+  missionId,
   nonNegative,
   httpUrl,
   nonNegativeInt,
@@ -125,7 +126,7 @@ export const recordedMissionCallbackSchema = missionCallbackSchema
  */
 export const missionDispatchSchema = z
   .strictObject({
-    mission_id: identifier.describe('Globally unique mission id.'),
+    mission_id: missionId.describe('Globally unique mission id.'),
     vp_id: identifier.describe(
       'VP identity, e.g. vp.coder.primary; required for VP-routed missions.',
     ),
@@ -163,10 +164,15 @@ export type MissionDispatch = z.infer<typeof missionDispatchSchema>;
 
 /**
  * A dispatch payload as recorded in `mission.dispatched`: {@link missionDispatchSchema} with the
- * recorded callback rules, so events accepted by an earlier version still validate.
+ * rules every earlier version stated in its schema (the callback URL rules of then, any
+ * identifier as `mission_id`), so every event a log holds still validates and no projection
+ * stalls on one.
  */
 export const recordedMissionDispatchSchema = missionDispatchSchema
-  .extend({ callback: recordedMissionCallbackSchema })
+  .extend({
+    mission_id: identifier.describe('Globally unique mission id.'),
+    callback: recordedMissionCallbackSchema,
+  })
   .meta({
     title: 'Mission Envelope v1: dispatch payload, as recorded',
     description: 'A dispatch payload the ledger accepted, as stored in mission.dispatched.',

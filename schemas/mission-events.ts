@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { lifecycleEventSchema, type LifecycleEventType } from './lifecycle-event.ts';
+import { recordedLifecycleEventSchema, type LifecycleEventType } from './lifecycle-event.ts';
 import { recordedMissionDispatchSchema } from './mission-envelope.ts';
 import { identifier, isoDateTime } from './primitives.ts';
 
@@ -73,7 +73,7 @@ export type MissionDispatchRejectedData = z.infer<typeof missionDispatchRejected
  */
 export const missionCallbackAcceptedDataSchema = z
   .strictObject({
-    callback: lifecycleEventSchema,
+    callback: recordedLifecycleEventSchema,
     received_at: receivedAt,
     principal: principalSchema,
   })
@@ -156,3 +156,41 @@ export const cancelRequestBodySchema = z
   });
 /** The body of a cancel request. */
 export type CancelRequestBody = z.infer<typeof cancelRequestBodySchema>;
+
+/**
+ * Data of the rejections recorded in the stream `ledger-rejections` (`mission.dispatch_rejected`,
+ * `mission.callback_rejected`, `mission.cancel_rejected` alike): inputs that name no mission that
+ * exists, or come from a sender the mission is not addressed to. `mission_id` is the one the input
+ * named, or null when it named none usable.
+ */
+export const unattributedRejectionDataSchema = z
+  .strictObject({
+    input: asReceived,
+    reasons,
+    received_at: receivedAt,
+    principal: principalSchema,
+    mission_id: z.string().nullable().describe('The mission the input named, as received.'),
+  })
+  .meta({
+    title: 'ledger-rejections event',
+    description: 'An input recorded outside any mission stream, with every reason.',
+  });
+/** Data of an event of `ledger-rejections`. */
+export type UnattributedRejectionData = z.infer<typeof unattributedRejectionDataSchema>;
+
+/**
+ * Data of `vp_session.mission_bound` in a `vp-session-{workspace_key}` stream: one mission bound
+ * to a VP session. Ledgers before the registry was folded from `mission.dispatched` appended one
+ * after each dispatch; logs keep them, and the `vp_sessions` projection still reads them.
+ */
+export const missionBoundDataSchema = z
+  .strictObject({
+    vp_id: identifier,
+    vp_session_id: identifier,
+    vp_runtime_id: identifier,
+    workspace_key: z.string().regex(/^ws_[0-9a-f]{24}$/),
+    mission_id: identifier,
+  })
+  .meta({ title: 'vp_session.mission_bound', description: 'A mission bound to a VP session.' });
+/** Data of `vp_session.mission_bound`. */
+export type MissionBoundData = z.infer<typeof missionBoundDataSchema>;

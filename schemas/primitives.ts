@@ -20,6 +20,17 @@ export const isoDateTime = z
 /** A non-empty identifier string. */
 export const identifier = z.string().min(1).max(512);
 
+/**
+ * A mission id: it names the mission's stream (`mission-{mission_id}`) and appears in paths, so
+ * it is 1 to 200 characters of letters, digits and `. _ : -`, starting with a letter or digit.
+ */
+export const missionId = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/,
+    'must be 1 to 200 characters of A-Z a-z 0-9 . _ : -, starting with a letter or digit',
+  );
+
 /** A non-negative finite number: budgets and usage. */
 export const nonNegative = z.number().nonnegative().finite();
 

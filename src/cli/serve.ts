@@ -1,15 +1,22 @@
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { loadConfig, type LedgerConfig } from '../config.ts';
+import { nanoid } from 'nanoid';
 import { createApp } from '../http/app.ts';
+import { MissionLedger } from '../ledger/mission-ledger.ts';
 import { OpenStreams } from '../http/event-stream.ts';
 import { TokenAuthenticator } from '../http/auth.ts';
 import { loadTokens, type LoadedTokens } from './tokens.ts';
 import { createLogger } from '../logger.ts';
 import { openReadModelDatabase } from '../read-models/open-read-models.ts';
 import { ReadModels } from '../read-models/read-models.ts';
-import { openStore, parseStoreUrl, redactStoreUrl } from '../store/open-store.ts';
-import { DEFAULT_PG_DEADLINES, type PgDeadlines } from '../store/sql/pg-pool.ts';
+import {
+  DEFAULT_PG_DEADLINES,
+  openStore,
+  parseStoreUrl,
+  redactStoreUrl,
+  type PgDeadlines,
+} from '../store/open-store.ts';
 
 /** The version in package.json: two levels up from src/cli, three from the build's dist/src/cli. */
 async function packageVersion(): Promise<string> {
@@ -35,7 +42,9 @@ function banner(
       ? location.dataDir === undefined
         ? 'embedded PGlite in memory: nothing is kept after exit'
         : 'embedded PGlite (no fsync: for development, not production)'
-      : location.kind;
+      : location.kind === 'memory'
+        ? 'in memory: nothing is kept after exit; for tests and simulation'
+        : location.kind;
   const rows: [string, string][] = [
     ['url', url],
     ['store', `${redactStoreUrl(config.LEDGER_STORE)} (${durability})`],
@@ -102,18 +111,24 @@ export async function runServe(): Promise<void> {
     await store.close().catch(() => undefined);
     throw error;
   }
+  const ledger = new MissionLedger({
+    store,
+    now: () => new Date(),
+    newId: () => `vps_${nanoid()}`,
+    rejectionLimits: {
+      perMinute: config.LEDGER_REJECTIONS_PER_MINUTE,
+      bytesPerMinute: config.LEDGER_REJECTION_BYTES_PER_MINUTE,
+    },
+  });
   const shutdown = new AbortController();
   const app = createApp({
+    ledger,
     shutdown: shutdown.signal,
     openStreams: new OpenStreams(),
     requestTimeoutMs: config.LEDGER_REQUEST_TIMEOUT_MS,
     readyzTimeoutMs: config.LEDGER_READYZ_TIMEOUT_MS,
     readModels,
     minPositionWaitMs: config.LEDGER_MIN_POSITION_WAIT_MS,
-    rejectionLimits: {
-      perMinute: config.LEDGER_REJECTIONS_PER_MINUTE,
-      bytesPerMinute: config.LEDGER_REJECTION_BYTES_PER_MINUTE,
-    },
     store,
     logger,
     authenticator,

@@ -1,8 +1,6 @@
 import express, { type Express } from 'express';
-import { nanoid } from 'nanoid';
 import { LedgerError } from '../errors.ts';
-import { MissionLedger } from '../ledger/mission-ledger.ts';
-import type { RejectionLimits } from '../ledger/rejection-budget.ts';
+import type { MissionLedger } from '../ledger/mission-ledger.ts';
 import type { Logger } from '../logger.ts';
 import type { ReadModels } from '../read-models/read-models.ts';
 import type { EventStore } from '../store/port.ts';
@@ -24,18 +22,16 @@ export interface AppDeps {
   /** Shown by /v1/healthz: which store and environment this process runs with. */
   info: { store: string; env: string; version: string };
   bodyLimit?: number;
-  /** The receive clock (tests pass a fixed one). */
+  /** The command path: every input goes through it. */
+  ledger: MissionLedger;
+  /** The clock reads compute ages and windows from (tests pass a fixed one). */
   now?: () => Date;
-  /** VP session id allocation. */
-  newId?: () => string;
   /** Aborted when the server shuts down: ends the long-lived event streams. */
   shutdown?: AbortSignal;
   /** The projections' read models, started; the read routes answer from them. */
   readModels: ReadModels;
   /** Longest a read waits for its `min_position`. Default 5 s. */
   minPositionWaitMs?: number;
-  /** How much one principal may make the ledger record as rejections. */
-  rejectionLimits?: RejectionLimits;
   /** Longest a request takes before it is answered 503 DEADLINE_EXCEEDED. Default 10 s. */
   requestTimeoutMs?: number;
   /** Longest `readyz` waits for the store before answering degraded. Default 1 s. */
@@ -49,14 +45,8 @@ export const DEFAULT_MIN_POSITION_WAIT_MS = 5_000;
 
 /** The HTTP application under /v1. */
 export function createApp(deps: AppDeps): Express {
-  const { store, logger, info, readModels } = deps;
+  const { store, logger, info, readModels, ledger } = deps;
   const now = deps.now ?? (() => new Date());
-  const ledger = new MissionLedger({
-    store,
-    now,
-    newId: deps.newId ?? (() => `vps_${nanoid()}`),
-    ...(deps.rejectionLimits === undefined ? {} : { rejectionLimits: deps.rejectionLimits }),
-  });
   const openapi = openApiDocument(info.version);
 
   const app = express();

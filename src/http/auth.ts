@@ -1,13 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
+import type { Principal } from '../../schemas/index.ts';
 import { LedgerError } from '../errors.ts';
 
 /** Who made a request: the role its token grants and a stable id (a factory's instance id). */
-export interface Principal {
-  role: 'operator' | 'factory' | 'auditor';
-  id: string;
-}
+export type { Principal };
 
 /**
  * One entry of LEDGER_TOKENS_FILE. A factory token is bound to its instance id: it may post

@@ -1,7 +1,8 @@
 import express, { type Request, type Response, type Router } from 'express';
-import { LedgerError, isLedgerError } from '../errors.ts';
+import { LedgerError } from '../errors.ts';
 import type { MissionState } from '../domain/mission/index.ts';
-import type { CommandResult, MissionLedger } from '../ledger/mission-ledger.ts';
+import type { CommandOutcome } from '../ledger/command-handler.ts';
+import type { MissionLedger } from '../ledger/mission-ledger.ts';
 import type { Logger } from '../logger.ts';
 import { principalOf, requireRole, type Principal } from './auth.ts';
 import { jsonBody } from './body.ts';
@@ -19,30 +20,51 @@ export function missionRoutes({ ledger, logger, bodyLimit }: MissionRouteDeps): 
   const body = jsonBody(bodyLimit);
 
   /**
-   * Runs one command and answers it: 201 when appended, 200 for a replay, the rejection's status
-   * otherwise (a rejection is already in the log). Every line is logged with the mission and trace.
+   * Runs one command and answers its outcome: 201 when appended, 200 for a replay, the first
+   * reason's status for a rejection (already in the log, `details.recorded` says where). Every
+   * line is logged with the mission and trace.
    */
   const command =
     (
       route: string,
       level: 'info' | 'debug',
       messages: [appended: string, replayed: string],
-      run: (req: Request) => Promise<CommandResult>,
+      run: (req: Request) => Promise<CommandOutcome>,
     ) =>
     async (req: Request, res: Response) => {
       const missionId = typeof req.params.id === 'string' ? req.params.id : undefined;
       // The child logger is built only when a line will be written: callbacks come by thousands a
       // second and each is in the event log already, so accepted ones are logged at debug.
       const log = () => missionLog(logger, req.body, missionId);
-      try {
-        const result = await run(req);
-        if (logger.isLevelEnabled(level)) {
-          log()[level]({ ...logged(result), route }, result.duplicate ? messages[1] : messages[0]);
-        }
-        res.status(result.duplicate ? 200 : 201).json(result);
-      } catch (error) {
-        answerRejection(res, log(), error);
+      const outcome = await run(req);
+      if (outcome.outcome === 'rejected') {
+        const { reasons, recorded, duplicate } = outcome;
+        log().warn({ code: reasons[0]?.code, reasons, recorded }, 'rejected');
+        const first = reasons[0] ?? { code: 'SCHEMA_INVALID' as const, message: 'Rejected.' };
+        sendError(
+          res,
+          new LedgerError(first.code, first.message, {
+            reasons,
+            recorded: { revision: recorded.revision, position: recorded.position },
+            ...(duplicate ? { duplicate: true } : {}),
+          }),
+        );
+        return;
       }
+      const { mission_id: id, ...allocated } = outcome.answer;
+      const duplicate = outcome.outcome === 'duplicate';
+      const body = {
+        mission_id: id,
+        revision: outcome.revision,
+        position: outcome.position,
+        duplicate,
+        ...allocated,
+      };
+      if (logger.isLevelEnabled(level)) {
+        const { mission_id: _id, ...rest } = body;
+        log()[level]({ ...rest, route }, duplicate ? messages[1] : messages[0]);
+      }
+      res.status(duplicate ? 200 : 201).json(body);
     };
 
   router.post(
@@ -171,11 +193,6 @@ export function missionView(state: MissionState, revision: number) {
   };
 }
 
-/** A command result for a log line whose logger already names the mission. */
-function logged({ mission_id: _id, ...rest }: { mission_id: string }) {
-  return rest;
-}
-
 function missionLog(logger: Logger, payload: unknown, missionId?: string): Logger {
   const p = (typeof payload === 'object' && payload !== null ? payload : {}) as Record<
     string,
@@ -183,15 +200,4 @@ function missionLog(logger: Logger, payload: unknown, missionId?: string): Logge
   >;
   const str = (v: unknown) => (typeof v === 'string' ? v.slice(0, 256) : undefined);
   return logger.child({ mission_id: missionId ?? str(p.mission_id), trace_id: str(p.trace_id) });
-}
-
-/** A rejected command: recorded in the log already; answered with its code and the recorded position. */
-function answerRejection(res: Response, log: Logger, error: unknown): void {
-  if (!isLedgerError(error) || error.details.rejection !== true) throw error;
-  log.warn(
-    { code: error.code, reasons: error.details.reasons, recorded: error.details.recorded },
-    'rejected',
-  );
-  const { rejection: _flag, ...details } = error.details;
-  sendError(res, new LedgerError(error.code, error.message, details));
 }

@@ -1,27 +1,46 @@
 import { resolve } from 'node:path';
+import { Kysely, PostgresDialect } from 'kysely';
+import { DEFAULT_STORE_URL } from '../defaults.ts';
 import { LedgerError } from '../errors.ts';
+import { openMemoryStore } from './memory/memory-store.ts';
 import type { EventStore } from './port.ts';
 import { assertSchemaName, migrateToLatest } from './sql/migrations.ts';
-import type { PgDeadlines } from './sql/pg-pool.ts';
+import { DEFAULT_PG_DEADLINES, deadlinePool, type PgDeadlines } from './sql/pg-pool.ts';
 import { postgresDriver } from './sql/postgres-driver.ts';
 import { SqlEventStore, type SqlDriver, type SqlStoreOptions } from './sql/sql-store.ts';
 
-/** The default when `LEDGER_STORE` is unset: embedded PGlite in ./.ledger. */
-export const DEFAULT_STORE_URL = 'pglite:./.ledger';
+/*
+ * Outside src/store only this module and port.ts are imported (.dependency-cruiser.js). Besides
+ * opening stores, this module is where the SQL read side (read models, projection runners) gets
+ * what it shares with the SQL store: connection deadlines and timeout detection.
+ */
+export { DEFAULT_PG_DEADLINES, type PgDeadlines };
+export { isTimeout } from './sql/translate-error.ts';
+export { inMemoryPglite } from './sql/in-memory-pglite.ts';
 
 /** A parsed `LEDGER_STORE` value. */
 export type StoreLocation =
+  | { kind: 'memory' }
   | { kind: 'pglite'; dataDir: string | undefined }
   | { kind: 'postgres'; connectionString: string; schema: string }
   | { kind: 'eventstoredb'; connectionString: string };
 
 /**
  * Parses a store URL:
+ * - `memory:` (this process's memory, nothing kept; takes no parameters);
  * - `pglite:./path` (a directory) or `pglite:memory` (nothing kept);
  * - `postgres://user@host:5432/db?schema=ledger` (`postgresql://` too; `schema` defaults to `ledger`);
  * - `esdb://host:2113?tls=false` (`esdb+discover://` too).
  */
 export function parseStoreUrl(url: string): StoreLocation {
+  if (url.startsWith('memory:')) {
+    if (url !== 'memory:') {
+      throw new LedgerError('CONFIGURATION_INVALID', 'LEDGER_STORE memory: takes no parameters.', {
+        store: redactStoreUrl(url),
+      });
+    }
+    return { kind: 'memory' };
+  }
   if (url.startsWith('pglite:')) {
     const rest = url.slice('pglite:'.length).replace(/^\/\//, '');
     return {
@@ -53,7 +72,7 @@ export function parseStoreUrl(url: string): StoreLocation {
   }
   throw new LedgerError(
     'CONFIGURATION_INVALID',
-    'LEDGER_STORE must start with pglite:, postgres://, postgresql://, esdb:// or esdb+discover://.',
+    'LEDGER_STORE must be memory: or start with pglite:, postgres://, postgresql://, esdb:// or esdb+discover://.',
     { store: redactStoreUrl(url) },
   );
 }
@@ -92,6 +111,11 @@ export async function openStore(
   const location = parseStoreUrl(url);
   const { deadlines, ...storeOptions } = options;
   switch (location.kind) {
+    case 'memory':
+      return openMemoryStore({
+        maxEventBytes: storeOptions.maxEventBytes,
+        beforeCommit: storeOptions.beforeCommit,
+      });
     case 'pglite': {
       // Loaded on demand: the wasm build adds ~45 MB to a process that never opens it.
       const { pgliteDriver } = await import('./sql/pglite-driver.ts');
@@ -130,4 +154,25 @@ export async function openSqlStore(
         );
   }
   return new SqlEventStore(driver, options);
+}
+
+/**
+ * A kysely database on its own pool of `max` PostgreSQL connections, every call bounded by
+ * `deadlines` as the store's own are.
+ */
+export function openPostgresDatabase(
+  connectionString: string,
+  max: number,
+  deadlines: PgDeadlines = DEFAULT_PG_DEADLINES,
+): Kysely<unknown> {
+  const { kysely } = deadlinePool(connectionString, max, deadlines);
+  return new Kysely<unknown>({ dialect: new PostgresDialect({ pool: kysely }) });
+}
+
+/**
+ * The SQL database `store` keeps its log in, for read models kept beside it (on PGlite the only
+ * connection there is); undefined when the store is not an SQL store.
+ */
+export function sqlDatabaseOf(store: EventStore): Kysely<unknown> | undefined {
+  return store instanceof SqlEventStore ? store.database : undefined;
 }

@@ -9,6 +9,7 @@ import type { EventStore } from '../../src/store/port.ts';
 import type { ReadModels } from '../../src/read-models/read-models.ts';
 import { readModelsBeside } from '../support/http-app.ts';
 import { dropSchemas, freshSchemaName, storeUrl } from '../support/postgres.ts';
+import { MissionLedger } from '../../src/ledger/mission-ledger.ts';
 
 const OPERATOR = 'operator-token-0123456789';
 const auth = { headers: { authorization: `Bearer ${OPERATOR}` } };
@@ -27,6 +28,7 @@ describe.each([
     readModels = readModelsBeside(store);
     await readModels.start();
     const app = createApp({
+      ledger: new MissionLedger({ store, now: () => new Date(), newId: () => 'vps_1' }),
       store,
       readModels,
       logger: createLogger('silent'),

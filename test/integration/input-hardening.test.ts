@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { missionStream } from '../../src/domain/mission/index.ts';
-import { REJECTIONS_STREAM } from '../../src/ledger/mission-ledger.ts';
+import { REJECTIONS_STREAM } from '../../schemas/streams.ts';
 import type { StoredEvent } from '../../src/store/port.ts';
 import { TARGET_INSTANCE, TOKENS, startApp, useStoreAndApp } from '../support/http-app.ts';
 import {

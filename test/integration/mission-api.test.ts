@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { missionView } from '../../src/http/mission-routes.ts';
 import { scopedKey } from '../../src/domain/mission/index.ts';
-import { REJECTIONS_STREAM } from '../../src/ledger/mission-ledger.ts';
+import { eventDataSchema, REJECTIONS_STREAM } from '../../schemas/index.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { EventStore, StoredEvent } from '../../src/store/port.ts';
 import {
@@ -1312,6 +1312,32 @@ describe.each([
   });
 
   // ---------------------------------------------------------------- 9. OpenAPI
+
+  describe('the log', () => {
+    it('holds only events of a registered type whose data matches its schema', async () => {
+      const events = await logEvents(app, 0);
+      expect(events.length).toBeGreaterThan(100);
+      const problems = events.flatMap((event) => {
+        const schema = eventDataSchema(event.stream, event.type);
+        if (schema === undefined) return [`${event.position}: no schema for ${event.type}`];
+        const parsed = schema.safeParse(event.data);
+        return parsed.success ? [] : [`${event.position} ${event.type}: ${parsed.error.message}`];
+      });
+      expect(problems).toEqual([]);
+      // Every kind of stream the ledger writes was exercised.
+      const types = new Set(events.map((e) => `${e.stream.split('-')[0]} ${e.type}`));
+      for (const expected of [
+        'mission mission.dispatched',
+        'mission mission.dispatch_rejected',
+        'mission mission.callback_rejected',
+        'mission mission.cancel_requested',
+        'mission mission.cancel_rejected',
+        'ledger mission.callback_rejected',
+        'ledger mission.dispatch_rejected',
+      ])
+        expect(types).toContain(expected);
+    });
+  });
 
   describe('OpenAPI document', () => {
     it('describes every route, holds the contract schemas, and every $ref resolves', async () => {

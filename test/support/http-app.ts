@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../../src/http/app.ts';
 import { OpenStreams } from '../../src/http/event-stream.ts';
 import { TokenAuthenticator, type TokenEntry } from '../../src/http/auth.ts';
+import { MissionLedger } from '../../src/ledger/mission-ledger.ts';
 import type { RejectionLimits } from '../../src/ledger/rejection-budget.ts';
 import { createLogger } from '../../src/logger.ts';
 import { ReadModels } from '../../src/read-models/read-models.ts';
@@ -160,7 +162,15 @@ export async function startApp(options: StartAppOptions): Promise<TestApp> {
   const readModels = options.readModels ?? own!.readModels;
   const openStreams = new OpenStreams();
   const shutdown = new AbortController();
+  const now = options.now ?? (() => new Date());
+  const ledger = new MissionLedger({
+    store: options.store,
+    now,
+    newId: () => `vps_${randomUUID()}`,
+    ...(options.rejectionLimits === undefined ? {} : { rejectionLimits: options.rejectionLimits }),
+  });
   const app = createApp({
+    ledger,
     store: options.store,
     readModels,
     openStreams,
@@ -176,8 +186,7 @@ export async function startApp(options: StartAppOptions): Promise<TestApp> {
     authenticator: new TokenAuthenticator(options.tokens ?? TOKEN_ENTRIES),
     info: { store: 'test', env: 'test', version: '0.0.0-test' },
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
-    ...(options.now === undefined ? {} : { now: options.now }),
-    ...(options.rejectionLimits === undefined ? {} : { rejectionLimits: options.rejectionLimits }),
+    now,
   });
   const server: Server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve, reject) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { missionBoundDataSchema } from '../../projections/vp-sessions.ts';
+import { missionBoundDataSchema } from '../../schemas/mission-events.ts';
 import { missionEventDataSchemas } from '../../schemas/index.ts';
 import { fastCheck } from '../../schemas/fast-check.ts';
 import { safeParseStored } from '../../schemas/parse-memo.ts';

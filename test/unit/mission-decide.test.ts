@@ -13,14 +13,13 @@ import {
   decideCancel,
   decideDispatch,
   expectedStatuses,
-  findPrior,
-  primaryReason,
-  sameInput,
+  recordedInput,
+  storableInput,
   workspaceKey,
   type CallbackRule,
-  type KeyedEvent,
 } from '../../src/domain/mission/index.ts';
 import { errorCodes } from '../../src/errors.ts';
+import { sameJson } from '../../src/audit/canonical-json.ts';
 import { errorStatus } from '../../src/http/error-status.ts';
 import {
   ALLOCATED_SESSION,
@@ -495,8 +494,8 @@ describe('decideCallback: collecting reasons', () => {
         'TRACE_MISMATCH',
         'USAGE_DECREASED',
       );
-    expect(primaryReason(then.decision.reasons)?.code).toBe('FORBIDDEN_INSTANCE');
-    expect(errorStatus[primaryReason(then.decision.reasons)!.code]).toBe(403);
+    expect(then.decision.reasons[0]?.code).toBe('FORBIDDEN_INSTANCE');
+    expect(errorStatus[then.decision.reasons[0]!.code]).toBe(403);
   });
 
   it('reports STATUS_MISMATCH and TRANSITION_ILLEGAL together on an open mission', () => {
@@ -518,10 +517,6 @@ describe('decideCallback: collecting reasons', () => {
     given(missionIn('running'))
       .whenCallback(callbackPayload('mission.progress'), { rules })
       .thenAccepted();
-  });
-
-  it('primaryReason is undefined for an acceptance', () => {
-    expect(primaryReason([])).toBeUndefined();
   });
 
   it('every reason code has a default message and an HTTP status', () => {
@@ -664,21 +659,14 @@ describe('workspaceKey (seed 002 §1.1.4)', () => {
 });
 
 describe('idempotency', () => {
-  const keyed = (event: { type: string; data: unknown }, key: string): KeyedEvent => ({
-    ...event,
-    metadata: { idempotency_key: key },
-  });
-
-  it('findPrior returns the event holding the key, or undefined', () => {
-    const events = [
-      keyed(dispatched(), 'd1'),
-      { type: 'mission.progress', data: {} },
-      keyed(accepted('mission.accepted'), 'c1'),
-    ];
-    expect(findPrior(events, 'c1')).toBe(events[2]);
-    expect(findPrior(events, 'd1')).toBe(events[0]);
-    expect(findPrior(events, 'zz')).toBeUndefined();
-  });
+  /**
+   * What the command handler compares for a retry: the input an event recorded, and the payload
+   * as it would be recorded, as canonical JSON.
+   */
+  const sameInput = (prior: { type: string; data: unknown }, payload: unknown): boolean => {
+    const recorded = recordedInput(prior);
+    return recorded !== undefined && sameJson(recorded, storableInput(payload ?? null));
+  };
 
   it('compares a dispatch with the input as received, ignoring key order', () => {
     const prior = dispatched();

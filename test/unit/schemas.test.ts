@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import { exportJsonSchemas } from '../../schemas/export.ts';
+import { exportJsonSchemas } from '../../schemas/json-schema.ts';
 import { fastCheck } from '../../schemas/fast-check.ts';
 import {
   lifecycleEventSchema,

@@ -290,11 +290,3 @@ export function decideCancel(state: MissionState | undefined, input: CancelInput
     reasons: [],
   };
 }
-
-/**
- * The reason that speaks for a rejection: the first, in rule order. The HTTP layer answers with
- * its status; `undefined` for an acceptance.
- */
-export function primaryReason(reasons: readonly Reason[]): Reason | undefined {
-  return reasons[0];
-}

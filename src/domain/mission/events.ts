@@ -8,10 +8,7 @@ import type {
   MissionDispatchRejectedData,
 } from '../../../schemas/index.ts';
 
-/** The name of the stream holding one mission's events. */
-export function missionStream(missionId: string): string {
-  return `mission-${missionId}`;
-}
+export { missionStream } from '../../../schemas/streams.ts';
 
 /** `mission.dispatched`: a dispatch was accepted; it starts the mission. */
 export interface MissionDispatchedEvent {

@@ -6,6 +6,15 @@
  */
 export { allowedEventTypes, expectedStatuses, finalEventTypes } from './transitions.ts';
 export {
+  decideCancelRequest,
+  missionAggregate,
+  missionDecider,
+  type CancelMission,
+  type DispatchMission,
+  type MissionCommand,
+  type PostCallback,
+} from './aggregate.ts';
+export {
   callbackRules,
   finalEventCompleteRule,
   forbiddenInstanceRule,
@@ -22,7 +31,6 @@ export {
   decideCallback,
   decideCancel,
   decideDispatch,
-  primaryReason,
   rejectedInputData,
   type CallbackInput,
   type CancelInput,
@@ -41,17 +49,9 @@ export {
   type MissionEvent,
   type RecordedEvent,
 } from './events.ts';
-export {
-  findPrior,
-  inputKindOf,
-  recordedInput,
-  sameInput,
-  scopedKey,
-  storedScopedKey,
-  type InputKind,
-  type KeyedEvent,
-} from './idempotency.ts';
+export { inputKindOf, recordedInput, storedScopedKey, type InputKind } from './idempotency.ts';
 export { storableInput, textIssues, type TextIssue } from './input-text.ts';
+export { scopedKey } from '../idempotency-key.ts';
 export { missionReasonCodes, reason, type Reason, type ReasonCode } from './reasons.ts';
 export {
   evolveMission,
