@@ -3,7 +3,15 @@ import { sameJson } from '../audit/canonical-json.ts';
 import { DEFAULT_MAX_EVENT_BYTES } from '../defaults.ts';
 import { LedgerError } from '../errors.ts';
 import type { JsonObject } from '../json.ts';
-import type { ExpectedRevision, NewEvent, NewEventMetadata, Position, Revision } from './port.ts';
+import type {
+  AppendOptions,
+  AppendResult,
+  ExpectedRevision,
+  NewEvent,
+  NewEventMetadata,
+  Position,
+  Revision,
+} from './port.ts';
 
 /*
  * Adapter-independent rules of an append: argument validation, size limits, deterministic event
@@ -65,6 +73,37 @@ export function eventIdFor(stream: string, idempotencyKey: string | undefined): 
   hash[8] = (hash[8]! & 0x3f) | 0x80;
   const hex = hash.toString('hex', 0, 16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * The checks every adapter runs on an append call before its own work: the expected revision
+ * (default `any`) and the events, validated and serialized. Throws `INVALID_ARGUMENT` or
+ * `EVENT_TOO_LARGE`.
+ */
+export function checkAppend(
+  stream: string,
+  events: readonly NewEvent[],
+  options: AppendOptions,
+  maxEventBytes: number,
+): { expected: ExpectedRevision; prepared: PreparedEvent[] } {
+  const expected = options.expectedRevision ?? 'any';
+  assertExpectedRevision(expected);
+  return { expected, prepared: prepareAppend(stream, events, maxEventBytes) };
+}
+
+/** The answer to an append that was a retry: the original revisions and positions, nothing new. */
+export function duplicateAppend(
+  stream: string,
+  outcome: { revisions: Revision[]; positions: Position[] },
+  current: Revision,
+): AppendResult {
+  return {
+    stream,
+    revisions: outcome.revisions,
+    positions: outcome.positions,
+    nextExpectedRevision: current,
+    duplicate: true,
+  };
 }
 
 /** Validates an append call and serializes its events. Throws `INVALID_ARGUMENT` or `EVENT_TOO_LARGE`. */

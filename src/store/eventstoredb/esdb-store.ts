@@ -18,14 +18,14 @@ import { LedgerError } from '../../errors.ts';
 import {
   DEFAULT_MAX_EVENT_BYTES,
   NO_STREAM,
-  assertExpectedRevision,
   assertStreamName,
   expectedRevisionHolds,
-  prepareAppend,
   resolveIdempotency,
   revisionConflict,
   type KeyedEvent,
   type PreparedEvent,
+  checkAppend,
+  duplicateAppend,
 } from '../append-plan.ts';
 import type {
   AppendOptions,
@@ -136,9 +136,12 @@ export class EventStoreDbStore implements EventStore {
     options: AppendOptions = {},
   ): Promise<AppendResult> {
     this.assertOpen();
-    const expected = options.expectedRevision ?? 'any';
-    assertExpectedRevision(expected);
-    const prepared = prepareAppend(stream, events, this.capabilities.maxEventBytes);
+    const { expected, prepared } = checkAppend(
+      stream,
+      events,
+      options,
+      this.capabilities.maxEventBytes,
+    );
     const keyed = prepared.some((event) => event.idempotencyKey !== undefined);
     return this.track(
       keyed
@@ -289,13 +292,7 @@ export class EventStoreDbStore implements EventStore {
       const { current, existing } = await this.readKeys(stream, prepared);
       const idempotency = resolveIdempotency(stream, prepared, existing);
       if (idempotency.kind === 'duplicate') {
-        return {
-          stream,
-          revisions: idempotency.revisions,
-          positions: idempotency.positions,
-          nextExpectedRevision: current,
-          duplicate: true,
-        };
+        return duplicateAppend(stream, idempotency, current);
       }
       if (!expectedRevisionHolds(expected, current)) {
         throw revisionConflict(stream, expected, current);

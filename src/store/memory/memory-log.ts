@@ -5,6 +5,7 @@ import {
   revisionConflict,
   type KeyedEvent,
   type PreparedEvent,
+  duplicateAppend,
 } from '../append-plan.ts';
 import type {
   AppendResult,
@@ -136,13 +137,7 @@ export class MemoryEventLog {
     }
     const idempotency = resolveIdempotency(stream, events, existing);
     if (idempotency.kind === 'duplicate') {
-      return {
-        stream,
-        revisions: idempotency.revisions,
-        positions: idempotency.positions,
-        nextExpectedRevision: current,
-        duplicate: true,
-      };
+      return duplicateAppend(stream, idempotency, current);
     }
     if (!expectedRevisionHolds(expected, current))
       throw revisionConflict(stream, expected, current);

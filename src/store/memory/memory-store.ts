@@ -1,9 +1,8 @@
 import { LedgerError } from '../../errors.ts';
 import {
   DEFAULT_MAX_EVENT_BYTES,
-  assertExpectedRevision,
   assertStreamName,
-  prepareAppend,
+  checkAppend,
 } from '../append-plan.ts';
 import type {
   AppendOptions,
@@ -74,9 +73,12 @@ export class MemoryEventStore implements EventStore {
     options: AppendOptions = {},
   ): Promise<AppendResult> {
     this.assertOpen();
-    const expected = options.expectedRevision ?? 'any';
-    assertExpectedRevision(expected);
-    const prepared = prepareAppend(stream, events, this.capabilities.maxEventBytes);
+    const { expected, prepared } = checkAppend(
+      stream,
+      events,
+      options,
+      this.capabilities.maxEventBytes,
+    );
     const result = this.log.append({ stream, events: prepared, expected }, this.beforeCommit);
     if (!(result instanceof Promise)) return result;
     this.inFlight.add(result);

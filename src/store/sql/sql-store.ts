@@ -3,11 +3,10 @@ import { LedgerError } from '../../errors.ts';
 import {
   DEFAULT_MAX_EVENT_BYTES,
   NO_STREAM,
-  assertExpectedRevision,
   assertStreamName,
-  prepareAppend,
   revisionConflict,
   type PreparedEvent,
+  checkAppend,
 } from '../append-plan.ts';
 import type {
   AppendOptions,
@@ -150,9 +149,12 @@ export class SqlEventStore implements EventStore {
     options: AppendOptions = {},
   ): Promise<AppendResult> {
     this.assertOpen();
-    const expected = options.expectedRevision ?? 'any';
-    assertExpectedRevision(expected);
-    const prepared = prepareAppend(stream, events, this.capabilities.maxEventBytes);
+    const { expected, prepared } = checkAppend(
+      stream,
+      events,
+      options,
+      this.capabilities.maxEventBytes,
+    );
     return this.queue.submit({ stream, events: prepared, expected }, stream, prepared.length);
   }
 
