@@ -17,6 +17,11 @@ export const configSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   LEDGER_STORE: z.string().min(1).default(DEFAULT_STORE_URL),
   LEDGER_ENV: z.enum(['development', 'staging', 'production']).default('development'),
+  /**
+   * `1` lets `LEDGER_ENV=production` run on a store that does not fsync (embedded PGlite,
+   * `memory:`); without it production refuses one, since a crash there loses acknowledged events.
+   */
+  LEDGER_ALLOW_UNSAFE_STORE: z.enum(['0', '1'], { error: 'must be 1 (allow) or 0' }).default('0'),
   LEDGER_MAX_EVENT_BYTES: z.coerce.number().int().min(1024).default(DEFAULT_MAX_EVENT_BYTES),
   LEDGER_BODY_LIMIT: z.coerce.number().int().min(1024).default(DEFAULT_BODY_LIMIT),
   LEDGER_TOKENS_FILE: z.string().min(1).optional(),

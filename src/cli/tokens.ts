@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { LedgerError } from '../errors.ts';
-import { tokensFileSchema, type TokenEntry } from '../http/auth.ts';
+import { tokenEntrySchema, tokensFileSchema, type TokenEntry } from '../http/auth.ts';
 import type { LedgerConfig } from '../config.ts';
+import type { z } from 'zod';
+import { findJsonSyntaxError } from './json-syntax-error.ts';
 
 /** Where `ledger serve` keeps a development token file when LEDGER_TOKENS_FILE is unset. */
 export const DEV_TOKENS_FILE = '.ledger-dev-tokens.json';
@@ -32,24 +34,70 @@ export async function readTokensFile(path: string): Promise<TokenEntry[]> {
   try {
     json = JSON.parse(text);
   } catch {
-    throw new LedgerError('CONFIGURATION_INVALID', `LEDGER_TOKENS_FILE ${path} is not JSON.`, {
-      path,
-    });
-  }
-  const parsed = tokensFileSchema.safeParse(json);
-  if (!parsed.success) {
-    // Issue paths only: a message could quote a token.
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.code}`);
+    // Only a position: JSON.parse's own message quotes the text around the error, maybe a token.
+    const at = findJsonSyntaxError(text);
+    const where = at === undefined ? '' : `: ${at.found} at line ${at.line}, column ${at.column}`;
     throw new LedgerError(
       'CONFIGURATION_INVALID',
-      `LEDGER_TOKENS_FILE ${path} is invalid: ${problems.join('; ')}.`,
+      `LEDGER_TOKENS_FILE ${path} is not JSON${where}.`,
       {
         path,
-        problems,
+        ...(at === undefined ? {} : { line: at.line, column: at.column }),
       },
     );
   }
+  const parsed = tokensFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = [...new Set(parsed.error.issues.map(tokenProblem))];
+    throw new LedgerError(
+      'CONFIGURATION_INVALID',
+      `LEDGER_TOKENS_FILE ${path} is invalid: ${problems.join('; ')}.`,
+      { path, problems },
+    );
+  }
   return parsed.data;
+}
+
+/** The shape of one entry, for messages. */
+const ENTRY_SHAPE = '{token, role, instance_id?, name?}';
+
+/**
+ * One schema issue as a sentence that says what to write instead. Never quotes a value: any
+ * string in the file could be a token. Field names are quoted only when they look like names.
+ */
+function tokenProblem(issue: z.core.$ZodIssue): string {
+  const [index, field] = issue.path;
+  if (index === undefined) {
+    return issue.code === 'too_small'
+      ? `it holds no tokens; list at least one ${ENTRY_SHAPE}`
+      : `it must be a JSON array of ${ENTRY_SHAPE}`;
+  }
+  const entry = typeof index === 'number' ? `entry ${index + 1}` : 'an entry';
+  if (field === undefined) {
+    if (issue.code === 'unrecognized_keys') {
+      const keys = issue.keys.map((k) => (/^[A-Za-z_]{1,32}$/.test(k) ? `"${k}"` : 'a field'));
+      return issue.keys.length === 1 && issue.keys[0] === 'instance_id'
+        ? `${entry}: only factory tokens take instance_id`
+        : `${entry}: unknown ${keys.join(', ')}; an entry is ${ENTRY_SHAPE}`;
+    }
+    return `${entry} must be an object ${ENTRY_SHAPE}`;
+  }
+  switch (field) {
+    case 'role': {
+      const roles = tokenEntrySchema.options.map((option) => option.shape.role.value);
+      return `${entry}: role must be ${roles.slice(0, -1).join(', ')} or ${roles.at(-1)}`;
+    }
+    case 'instance_id':
+      return `${entry}: factory tokens need instance_id (the factory instance they post for)`;
+    case 'token':
+      return issue.code === 'too_small'
+        ? `${entry}: token must be at least ${String(issue.minimum)} characters`
+        : `${entry}: token must be a string`;
+    case 'name':
+      return `${entry}: name must be a non-empty string`;
+    default:
+      return `${entry}: ${String(field)} is invalid`;
+  }
 }
 
 /**

@@ -61,7 +61,7 @@ export function openReadModelDatabase(
     };
   }
   if (readModelsUrl !== undefined) {
-    const target = parseStoreUrl(readModelsUrl);
+    const target = parseStoreUrl(readModelsUrl, 'LEDGER_READ_MODELS');
     if (target.kind !== 'postgres') {
       throw new LedgerError(
         'CONFIGURATION_INVALID',

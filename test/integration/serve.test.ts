@@ -80,7 +80,7 @@ describe('ledger serve', () => {
   it('refuses to start in production without a tokens file', async () => {
     const cwd = await tempDir();
     const { code, stderr } = await refuses(
-      { LEDGER_ENV: 'production', LEDGER_STORE: 'pglite:memory' },
+      { LEDGER_ENV: 'production', LEDGER_STORE: 'pglite:memory', LEDGER_ALLOW_UNSAFE_STORE: '1' },
       cwd,
     );
     expect(code).toBe(1);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { describeConnectFailure } from '../../src/store/open-store.ts';
 
 /** The PostgreSQL the tests use. They create their own schemas in it and drop them afterwards. */
 export const TEST_PG_URL =
@@ -7,23 +8,57 @@ export const TEST_PG_URL =
 
 /**
  * Runs SQL against the test database. PostgreSQL is required, never skipped: when it is down
- * the tests fail and say how to start it.
+ * the tests fail and say which problem it is and what to do (see {@link testPostgresProblem}).
  */
 export async function adminQuery(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
   const client = new pg.Client({ connectionString: TEST_PG_URL });
   try {
     await client.connect();
   } catch (error) {
-    throw new Error(
-      `PostgreSQL is required for the tests and is not reachable at ${TEST_PG_URL}. ` +
-        'Start it (pg_ctlcluster <version> main start) or set LEDGER_TEST_PG_URL.',
-      { cause: error },
-    );
+    const problem = await testPostgresProblem(TEST_PG_URL);
+    throw new Error(problem ?? `PostgreSQL is required for the tests: ${String(error)}`, {
+      cause: error,
+    });
   }
   try {
     return await client.query(text, values);
   } finally {
     await client.end();
+  }
+}
+
+/** Why the tests cannot use the PostgreSQL at `url`, as one line; undefined when they can. */
+export async function testPostgresProblem(url: string): Promise<string | undefined> {
+  const prefix = 'PostgreSQL is required for the tests';
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || !['postgres:', 'postgresql:'].includes(parsed.protocol)) {
+    return `${prefix}: LEDGER_TEST_PG_URL is not a postgres:// URL; set it like postgres://postgres@127.0.0.1:5432/test, or unset it for that default.`;
+  }
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return undefined;
+  } catch (error) {
+    const failure = describeConnectFailure(error, url, 'LEDGER_TEST_PG_URL');
+    // The one failure the machine itself can fix: a local server that is not running.
+    const start =
+      failure?.code === 'STORE_UNAVAILABLE' &&
+      /^(127\.0\.0\.1|localhost|\[::1\])$/.test(parsed.hostname)
+        ? ' On Debian or Ubuntu: pg_ctlcluster <version> main start.'
+        : '';
+    const reason =
+      failure?.message ??
+      `${error instanceof Error ? error.message : String(error)} (check LEDGER_TEST_PG_URL)`;
+    return `${prefix}: ${reason}${start}`;
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 

@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LedgerError } from '../../src/errors.ts';
-import { parseStoreUrl, redactStoreUrl } from '../../src/store/open-store.ts';
+import { parseStoreUrl, redactStoreUrl, storeFsyncs } from '../../src/store/open-store.ts';
 
 function configurationError(url: string): LedgerError {
   let thrown: unknown;
@@ -32,8 +32,55 @@ describe('parseStoreUrl', () => {
     expect(parseStoreUrl('pglite://./rel')).toEqual({ kind: 'pglite', dataDir: resolve('rel') });
   });
 
-  it.each(['pglite:memory', 'pglite:', 'pglite://memory'])('treats %s as in-memory', (url) => {
+  it.each(['pglite:memory', 'pglite://memory'])('treats %s as in-memory', (url) => {
     expect(parseStoreUrl(url)).toEqual({ kind: 'pglite', dataDir: undefined });
+  });
+
+  it.each(['pglite:', 'pglite://'])(
+    'refuses %s: an empty path is an unset variable, not memory',
+    (url) => {
+      expect(configurationError(url).message).toBe(
+        'LEDGER_STORE=pglite: names no directory; give one (pglite:./.ledger) or say pglite:memory to keep nothing.',
+      );
+    },
+  );
+
+  it('refuses parameters on a pglite: directory', () => {
+    expect(configurationError('pglite:./data?schema=x').message).toBe(
+      'LEDGER_STORE pglite: takes a directory and no parameters.',
+    );
+  });
+
+  it('refuses an unknown postgres:// parameter, naming it and the known ones, not the password', () => {
+    const error = configurationError('postgres://u:secret@h/db?shema=tenant_7&sslmode=require');
+    expect(error.message).toMatch(/^LEDGER_STORE has unknown parameter "shema"; known: schema, /);
+    expect(error.details.unknown).toEqual(['shema']);
+    expect(exposed(error)).not.toContain('secret');
+  });
+
+  it('names the setting a URL came from', () => {
+    expect(() => parseStoreUrl('postgres://h/db?schem=x', 'LEDGER_READ_MODELS')).toThrow(
+      /^LEDGER_READ_MODELS has unknown parameter "schem"/,
+    );
+  });
+
+  it("refuses an unknown esdb:// option and accepts the client's own in any case", () => {
+    expect(configurationError('esdb://h:2113?tls=false&tlsverfiycert=false').message).toMatch(
+      /^LEDGER_STORE has unknown parameter "tlsverfiycert"; known: tls, /,
+    );
+    expect(parseStoreUrl('esdb://h:2113?TLS=false&keepAliveInterval=10000').kind).toBe(
+      'eventstoredb',
+    );
+  });
+
+  it.each([
+    ['postgres://h/db', true],
+    ['esdb://h:2113?tls=false', true],
+    ['pglite:./data', false],
+    ['pglite:memory', false],
+    ['memory:', false],
+  ])('says whether %s fsyncs: %s', (url, fsyncs) => {
+    expect(storeFsyncs(parseStoreUrl(url))).toBe(fsyncs);
   });
 
   it.each(['postgres', 'postgresql'])(
