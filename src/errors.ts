@@ -61,6 +61,8 @@ export const errorCodes = {
   FORBIDDEN: "The token's role may not use this route.",
   /** No route for this method and path. */
   ROUTE_NOT_FOUND: 'No such route.',
+  /** The path is a route, but not for this method; the `Allow` header lists those it takes. */
+  METHOD_NOT_ALLOWED: 'This route does not take that method.',
   /** No VP session registry record for that (vp_id, vp_session_id). */
   VP_SESSION_NOT_FOUND: 'No such VP session.',
   /** The body is not valid JSON (or could not be read); nothing is appended. */

@@ -17,10 +17,21 @@ export interface RecordedEvent {
   data: unknown;
 }
 
-/** Why an input was rejected: a stable code of the one error namespace and a message for humans. */
+/** One place where an input breaks its contract: a path into it and what is wrong there. */
+export interface ContractIssue {
+  path: string;
+  message: string;
+}
+
+/**
+ * Why an input was rejected: a stable code of the one error namespace and a message for humans.
+ * A `SCHEMA_INVALID` reason also lists its `issues` for clients; they are part of the answer
+ * only, never of the stored event, whose reasons are `{code, message}` (`rejectionReasonSchema`).
+ */
 export interface Reason {
   code: ErrorCode;
   message: string;
+  issues?: readonly ContractIssue[];
 }
 
 /**

@@ -6,11 +6,15 @@ import type { ReadModels } from '../read-models/read-models.ts';
 import type { EventStore } from '../store/port.ts';
 import { authenticate, requireRole, type TokenAuthenticator } from './auth.ts';
 import { DEFAULT_BODY_LIMIT } from './body.ts';
-import { errorMiddleware, intParam } from './errors.ts';
+import { errorMiddleware } from './errors.ts';
 import { eventStream, type OpenStreams } from './event-stream.ts';
 import { missionRoutes } from './mission-routes.ts';
 import { openApiDocument } from './openapi.ts';
+import { limitParam, positionCursor, queryParams } from './query-params.ts';
+import { accessLog } from './access-log.ts';
+import { methodAllowed } from './method-allowed.ts';
 import { readRoutes } from './read-routes.ts';
+import { RouteTable } from './route-table.ts';
 import { readiness } from './readiness.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, requestDeadline } from './request-deadline.ts';
 import { requireDecodableTarget } from './request-target.ts';
@@ -38,6 +42,11 @@ export interface AppDeps {
   readyzTimeoutMs?: number;
   /** Counts the event streams being served (shutdown and tests read it). */
   openStreams?: OpenStreams;
+  /**
+   * The development tokens file serving uses (set when LEDGER_TOKENS_FILE is not): named in every
+   * 401 when `info.env` is `development`, and never otherwise.
+   */
+  devTokensFile?: string;
 }
 
 /** How long a read waits for its `min_position` unless told otherwise. */
@@ -49,10 +58,14 @@ export function createApp(deps: AppDeps): Express {
   const now = deps.now ?? (() => new Date());
   const openapi = openApiDocument(info.version);
 
+  const routes = new RouteTable(openapi.paths);
+
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.use(accessLog(logger, routes));
   app.use(requireDecodableTarget);
+  app.use(methodAllowed(routes));
 
   const v1 = express.Router();
   // The event stream stays open by design; it ends when its client or the server goes.
@@ -73,14 +86,25 @@ export function createApp(deps: AppDeps): Express {
     res.json(openapi);
   });
 
-  v1.use(authenticate(deps.authenticator));
+  v1.use(
+    authenticate(deps.authenticator, {
+      devTokensFile: info.env === 'development' ? deps.devTokensFile : undefined,
+    }),
+  );
 
   v1.get('/events', requireRole('operator', 'auditor'), async (req, res) => {
-    const after = intParam(req.query.after, 'after', 0);
-    const limit = intParam(req.query.limit, 'limit', 100, 1000) || 100;
-    const events = await store.readAll({ after, limit });
-    const last = events.at(-1);
-    res.json({ events, next_after: last === undefined ? after : last.position });
+    const query = queryParams(req, ['cursor', 'after', 'limit']);
+    const after = positionCursor(query, 'after')?.value ?? 0;
+    const limit = limitParam(query);
+    // One more than asked tells whether the page ends at the head: next_cursor is null there.
+    const read = await store.readAll({ after, limit: limit + 1 });
+    const events = read.slice(0, limit);
+    const last = events.at(-1)?.position ?? after;
+    res.json({
+      events,
+      next_cursor: read.length > limit ? String(last) : null,
+      next_after: last,
+    });
   });
 
   v1.get(

@@ -82,20 +82,57 @@ declare module 'express-serve-static-core' {
   }
 }
 
-/** Requires `Authorization: Bearer <token>` naming a known token: 401 UNAUTHENTICATED otherwise. */
-export function authenticate(authenticator: TokenAuthenticator): RequestHandler {
+export interface AuthenticateOptions {
+  /**
+   * The development tokens file `ledger serve` created or read (no LEDGER_TOKENS_FILE outside
+   * production): named in every 401, so a developer learns where a token is. Never set in
+   * production, where it would tell an attacker where to look.
+   */
+  devTokensFile?: string | undefined;
+}
+
+/**
+ * Requires `Authorization: Bearer <token>` naming a known token: 401 UNAUTHENTICATED otherwise,
+ * with `details.reason` saying which: `missing` (no header, or no token after Bearer), `scheme`
+ * (another scheme, named in `details.scheme`; the credential is not looked at) or `unknown_token`.
+ */
+export function authenticate(
+  authenticator: TokenAuthenticator,
+  options: AuthenticateOptions = {},
+): RequestHandler {
+  const hint =
+    options.devTokensFile === undefined ? {} : { dev_tokens_file: options.devTokensFile };
+  const where =
+    options.devTokensFile === undefined
+      ? ''
+      : ` Development tokens are in ${options.devTokensFile}.`;
   return (req, res, next) => {
     const header = req.headers.authorization;
-    const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
-    const principal = match?.[1] === undefined ? undefined : authenticator.authenticate(match[1]);
+    const [scheme = '', ...rest] = (header ?? '').trim().split(/\s+/);
+    const bearer = scheme.toLowerCase() === 'bearer';
+    const token = bearer && rest.length === 1 ? rest[0] : undefined;
+    const principal = token === undefined ? undefined : authenticator.authenticate(token);
     if (principal === undefined) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="mission-ledger"');
-      throw new LedgerError(
-        'UNAUTHENTICATED',
-        header === undefined
-          ? 'A bearer token is required.'
-          : 'The bearer token is not recognised.',
-      );
+      if (scheme === '' || (bearer && rest.length === 0)) {
+        throw new LedgerError('UNAUTHENTICATED', `A bearer token is required.${where}`, {
+          reason: 'missing',
+          ...hint,
+        });
+      }
+      if (!bearer) {
+        // The scheme is named only when a credential follows it (`Basic abc`): a lone word may
+        // itself be a token sent without a scheme, and a token is never echoed.
+        throw new LedgerError(
+          'UNAUTHENTICATED',
+          `The Authorization scheme must be Bearer ("Authorization: Bearer <token>").${where}`,
+          { reason: 'scheme', scheme: rest.length > 0 ? scheme.slice(0, 32) : null, ...hint },
+        );
+      }
+      throw new LedgerError('UNAUTHENTICATED', `The bearer token is not recognised.${where}`, {
+        reason: 'unknown_token',
+        ...hint,
+      });
     }
     req.principal = principal;
     next();

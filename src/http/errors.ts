@@ -63,19 +63,3 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
     res.status(500).json({ error: { code: 'INTERNAL', message: 'Internal error.', details: {} } });
   };
 }
-
-/** Parses a non-negative integer query parameter, or fails with INVALID_ARGUMENT naming it. */
-export function intParam(
-  value: unknown,
-  name: string,
-  fallback: number,
-  max = Number.MAX_SAFE_INTEGER,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) > max) {
-    throw new LedgerError('INVALID_ARGUMENT', `${name} must be an integer from 0 to ${max}.`, {
-      [name]: value,
-    });
-  }
-  return Number(value);
-}

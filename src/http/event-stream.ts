@@ -2,6 +2,7 @@ import type { RequestHandler, Response } from 'express';
 import { LedgerError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { EventStore, StoredEvent } from '../store/port.ts';
+import { positionCursor, queryParams } from './query-params.ts';
 
 /** A comment line keeps proxies from closing an idle stream. */
 const HEARTBEAT_MS = 15_000;
@@ -57,14 +58,19 @@ export function eventStream(
 ): RequestHandler {
   const { shutdown, streams } = options;
   return async (req, res) => {
-    const cursor =
-      req.get('Last-Event-ID') ?? (typeof req.query.after === 'string' ? req.query.after : '0');
-    if (!/^\d{1,15}$/.test(cursor)) {
-      throw new LedgerError('INVALID_ARGUMENT', 'Last-Event-ID (or after) must be a position.', {
-        cursor,
+    const query = queryParams(req, ['cursor', 'after']);
+    const lastEventId = req.get('Last-Event-ID');
+    if (lastEventId !== undefined && !/^\d{1,15}$/.test(lastEventId)) {
+      throw new LedgerError('INVALID_ARGUMENT', 'Last-Event-ID must be a position.', {
+        header: 'Last-Event-ID',
+        value: lastEventId,
       });
     }
-    const after = Number(cursor);
+    // The header wins: an EventSource that reconnects sends it, and its first URL's cursor too.
+    const after =
+      lastEventId === undefined
+        ? (positionCursor(query, 'after')?.value ?? 0)
+        : Number(lastEventId);
 
     const stop = new AbortController();
     const end = () => stop.abort();
@@ -90,7 +96,7 @@ export function eventStream(
         const event = await nextUnlessStopped(events, stop.signal);
         if (event === undefined) break;
         // Backpressure: a slow client pauses its own subscription, not the server.
-        if (!res.write(`id: ${event.position}\ndata: ${JSON.stringify(event)}\n\n`)) {
+        if (!res.write(frame(event))) {
           await drained(res, stop.signal);
         }
       }
@@ -105,6 +111,17 @@ export function eventStream(
       streams?.closed();
     }
   };
+}
+
+/**
+ * One event as an SSE frame. `event:` is the event type, so an EventSource client can listen for
+ * one type by name (`addEventListener('mission.completed', …)`). A type holding CR or LF (the
+ * store allows any text; the ledger writes none) cannot be a field value: it is sent without
+ * `event:`, as a plain message, rather than break the framing.
+ */
+function frame(event: StoredEvent): string {
+  const type = /[\r\n]/.test(event.type) ? '' : `event: ${event.type}\n`;
+  return `id: ${event.position}\n${type}data: ${JSON.stringify(event)}\n\n`;
 }
 
 /**

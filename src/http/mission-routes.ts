@@ -1,4 +1,5 @@
 import express, { type Request, type Response, type Router } from 'express';
+import { budgetRow } from '../../projections/budgets.ts';
 import { LedgerError } from '../errors.ts';
 import type { MissionState } from '../domain/mission/index.ts';
 import type { CommandOutcome } from '../ledger/command-handler.ts';
@@ -6,7 +7,9 @@ import type { MissionLedger } from '../ledger/mission-ledger.ts';
 import type { Logger } from '../logger.ts';
 import { principalOf, requireRole, type Principal } from './auth.ts';
 import { jsonBody } from './body.ts';
-import { intParam, sendError } from './errors.ts';
+import { usageFigures } from './budget-figures.ts';
+import { sendError } from './errors.ts';
+import { limitParam, positionCursor, queryParams } from './query-params.ts';
 
 export interface MissionRouteDeps {
   ledger: MissionLedger;
@@ -32,19 +35,24 @@ export function missionRoutes({ ledger, logger, bodyLimit }: MissionRouteDeps): 
       run: (req: Request) => Promise<CommandOutcome>,
     ) =>
     async (req: Request, res: Response) => {
+      queryParams(req, []);
       const missionId = typeof req.params.id === 'string' ? req.params.id : undefined;
       // The child logger is built only when a line will be written: callbacks come by thousands a
       // second and each is in the event log already, so accepted ones are logged at debug.
       const log = () => missionLog(logger, req.body, missionId);
       const outcome = await run(req);
       if (outcome.outcome === 'rejected') {
-        const { reasons, recorded, duplicate } = outcome;
+        const { recorded, duplicate } = outcome;
+        // `reasons` as the log holds them; a schema rejection's issues once, in `details.issues`.
+        const reasons = outcome.reasons.map(({ code, message }) => ({ code, message }));
+        const issues = outcome.reasons.find((r) => r.code === 'SCHEMA_INVALID')?.issues;
         log().warn({ code: reasons[0]?.code, reasons, recorded }, 'rejected');
         const first = reasons[0] ?? { code: 'SCHEMA_INVALID' as const, message: 'Rejected.' };
         sendError(
           res,
           new LedgerError(first.code, first.message, {
             reasons,
+            ...(issues === undefined ? {} : { issues }),
             recorded: { revision: recorded.revision, position: recorded.position },
             ...(duplicate ? { duplicate: true } : {}),
           }),
@@ -100,6 +108,7 @@ export function missionRoutes({ ledger, logger, bodyLimit }: MissionRouteDeps): 
   );
 
   router.get('/missions/:id', requireRole('operator', 'auditor', 'factory'), async (req, res) => {
+    queryParams(req, []);
     const missionId = req.params.id as string;
     const found = await ledger.mission(missionId);
     if (found === undefined) throw missionNotFound(missionId);
@@ -112,20 +121,26 @@ export function missionRoutes({ ledger, logger, bodyLimit }: MissionRouteDeps): 
     requireRole('operator', 'auditor', 'factory'),
     async (req, res) => {
       const missionId = req.params.id as string;
-      const from = intParam(req.query.from_revision, 'from_revision', 0);
-      const limit = intParam(req.query.limit, 'limit', 100, 1000) || 100;
+      const query = queryParams(req, ['cursor', 'from_revision', 'limit']);
+      // `cursor` is the last revision seen (exclusive); the older `from_revision` the first wanted.
+      const cursor = positionCursor(query, 'from_revision');
+      const from = cursor === undefined ? 0 : cursor.legacy ? cursor.value : cursor.value + 1;
+      const limit = limitParam(query);
       const principal = principalOf(req);
       if (principal.role === 'factory') {
         const found = await ledger.mission(missionId);
         if (found === undefined) throw missionNotFound(missionId);
         assertMayRead(principal, missionId, found.state);
       }
-      const events = await ledger.timeline(missionId, from, limit);
-      if (events === undefined) throw missionNotFound(missionId);
+      // One more than asked tells whether the page ends the stream: next_cursor is null there.
+      const read = await ledger.timeline(missionId, from, limit + 1);
+      if (read === undefined) throw missionNotFound(missionId);
+      const events = read.slice(0, limit);
       const last = events.at(-1);
       res.json({
         mission_id: missionId,
         events,
+        next_cursor: read.length > limit && last !== undefined ? String(last.revision) : null,
         next_from_revision: last === undefined ? from : last.revision + 1,
       });
     },
@@ -149,8 +164,6 @@ const missionNotFound = (missionId: string) =>
 /** The mission as the API shows it: state, usage against budget, what the factory must act on. */
 export function missionView(state: MissionState, revision: number) {
   const { dispatch, usage, budget } = state;
-  const percent = (used: number, max: number) =>
-    max > 0 ? Math.round((10_000 * used) / max) / 100 : null;
   return {
     mission_id: state.mission_id,
     status: state.status,
@@ -165,23 +178,17 @@ export function missionView(state: MissionState, revision: number) {
       trace_id: state.trace_id,
       workspace_key: state.workspace_key,
     },
-    usage: {
-      runtime_minutes: {
-        used: usage.runtime_minutes,
-        max: budget.max_runtime_minutes,
-        percent: percent(usage.runtime_minutes, budget.max_runtime_minutes),
-      },
-      llm_calls: {
-        used: usage.llm_calls,
-        max: budget.max_llm_calls,
-        percent: percent(usage.llm_calls, budget.max_llm_calls),
-      },
-      cost_usd: {
-        used: usage.estimated_cost_usd,
-        max: budget.max_cost_usd,
-        percent: percent(usage.estimated_cost_usd, budget.max_cost_usd),
-      },
-    },
+    // The budgets projection's row of this state, so its figures are the ones GET /v1/budgets
+    // shows; of the row only the figures are shown (its position argument is unused here).
+    usage: usageFigures(
+      budgetRow(
+        { mission_id: state.mission_id, mission_type: dispatch.mission_type },
+        budget,
+        usage,
+        state.updated_at,
+        0,
+      ),
+    ),
     last_event: state.last_event,
     artifacts: state.artifacts,
     pending_commands: state.pending_commands,

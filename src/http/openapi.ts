@@ -1,7 +1,8 @@
 import { exportJsonSchemas } from '../../schemas/json-schema.ts';
 import { missionStatusSchema, missionTypeSchema } from '../../schemas/index.ts';
 import { errorCodes } from '../errors.ts';
-import { DEFAULT_PAGE, MAX_PAGE, OUTCOME_WINDOW_HOURS } from './read-routes.ts';
+import { DEFAULT_LIMIT, MAX_LIMIT } from './query-params.ts';
+import { OUTCOME_WINDOW_HOURS } from './read-routes.ts';
 
 /*
  * The OpenAPI 3.1 document of /v1, served at /v1/openapi.json. Request and event schemas are the
@@ -89,7 +90,7 @@ const minPosition = {
 const limit = {
   name: 'limit',
   in: 'query',
-  schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: DEFAULT_PAGE },
+  schema: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT },
 };
 const cursor = {
   name: 'cursor',
@@ -139,19 +140,28 @@ const readSchemas: Record<string, Json> = {
   },
   Budget: {
     type: 'object',
-    required: ['mission_id', 'mission_type', 'any_breached', 'as_of_position'],
+    required: ['mission_id', 'mission_type', 'usage', 'any_breached', 'as_of_position'],
     properties: {
       mission_id: { type: 'string' },
       mission_type: { enum: [...missionTypeSchema.options] },
-      ...each(['max_runtime_minutes', 'max_llm_calls', 'max_cost_usd'], { type: 'number' }),
-      ...each(['used_runtime_minutes', 'used_llm_calls', 'used_cost_usd'], { type: 'number' }),
-      ...each(['runtime_pct', 'llm_calls_pct', 'cost_pct'], {
-        ...nullableNumber,
-        description: 'used / max * 100, two decimals; null when max is 0.',
-      }),
-      ...each(['runtime_breached', 'llm_calls_breached', 'cost_breached', 'any_breached'], {
-        type: 'boolean',
-      }),
+      usage: {
+        type: 'object',
+        description:
+          "Per usage field of the contract: the latest accepted callback's value against the dispatch's budget for it.",
+        properties: each(['runtime_minutes', 'llm_calls', 'estimated_cost_usd'], {
+          type: 'object',
+          properties: {
+            used: { type: 'number' },
+            max: { type: 'number' },
+            percent: {
+              ...nullableNumber,
+              description: 'used / max * 100, two decimals; null when max is 0.',
+            },
+            breached: { type: 'boolean', description: 'used > max.' },
+          },
+        }),
+      },
+      any_breached: { type: 'boolean' },
       updated_at: { type: 'string', format: 'date-time' },
       last_position: { type: 'integer' },
       as_of_position: asOf,
@@ -359,8 +369,12 @@ export function openApiDocument(version: string): Json {
             "The mission's timeline, paged by revision. Roles: operator, auditor, factory (own missions).",
           parameters: [
             idParam,
-            page('from_revision', 'First revision (default 0).'),
-            page('limit', 'At most this many (1-1000, default 100).'),
+            {
+              ...cursor,
+              description: 'The `next_cursor` of the previous page (the last revision it held).',
+            },
+            page('from_revision', 'Deprecated alias: the first revision wanted (default 0).'),
+            limit,
           ],
           responses: {
             '200': json({ type: 'object' }, 'Events in revision order.'),
@@ -447,8 +461,13 @@ export function openApiDocument(version: string): Json {
         get: {
           summary: 'The global log, paged by position. Roles: operator, auditor.',
           parameters: [
-            page('after', 'Return events after this position (default 0).'),
-            page('limit', 'At most this many (1-1000, default 100).'),
+            {
+              ...cursor,
+              description:
+                'Return events after this log position: the `next_cursor` of the previous page, or any position seen (default 0).',
+            },
+            page('after', 'Deprecated alias of cursor.'),
+            limit,
           ],
           responses: {
             '200': json(
@@ -456,7 +475,8 @@ export function openApiDocument(version: string): Json {
                 type: 'object',
                 properties: {
                   events: { type: 'array', items: ref('stored-event') },
-                  next_after: { type: 'integer' },
+                  next_cursor: { type: ['string', 'null'] },
+                  next_after: { type: 'integer', deprecated: true },
                 },
               },
               'A page.',

@@ -17,8 +17,16 @@ import {
 import type { ReadModels } from '../read-models/read-models.ts';
 import type { EventStore } from '../store/port.ts';
 import { requireRole } from './auth.ts';
-import { intParam, sendError } from './errors.ts';
+import { usageFigures } from './budget-figures.ts';
+import { sendError } from './errors.ts';
 import { missionView } from './mission-routes.ts';
+import {
+  intParam,
+  invalidParameter,
+  limitParam,
+  queryParams as params,
+  type Query,
+} from './query-params.ts';
 
 export interface ReadRouteDeps {
   readModels: ReadModels;
@@ -30,9 +38,6 @@ export interface ReadRouteDeps {
   minPositionWaitMs: number;
 }
 
-/** Page sizes of the paged reads. */
-export const DEFAULT_PAGE = 50;
-export const MAX_PAGE = 500;
 /** The outcome windows of the mission-health dashboard, in hours. */
 export const OUTCOME_WINDOW_HOURS = [1, 24, 168] as const;
 
@@ -51,7 +56,7 @@ export function readRoutes(deps: ReadRouteDeps): Router {
   /** Waits for `min_position` on `projection`, when the request names one. */
   const reached = async (query: Query, projection: string) => {
     if (query.min_position === undefined) return;
-    const position = intParam(query.min_position, 'min_position', 0);
+    const position = intParam(query, 'min_position', 0);
     await readModels.waitFor(projection, position, deps.minPositionWaitMs);
   };
 
@@ -70,7 +75,7 @@ export function readRoutes(deps: ReadRouteDeps): Router {
       const status = enumParam(missionStatusSchema, query.status, 'status');
       const missionType = enumParam(missionTypeSchema, query.mission_type, 'mission_type');
       const vpId = stringParam(query.vp_id, 'vp_id');
-      const limit = limitParam(query.limit);
+      const limit = limitParam(query);
       const after = cursorParam(query.cursor);
       await reached(query, 'mission_state');
       const { as_of_position, result } = await listMissions(
@@ -110,7 +115,15 @@ export function readRoutes(deps: ReadRouteDeps): Router {
           as_of_position,
         });
       }
-      res.json({ ...result, as_of_position });
+      res.json({
+        mission_id: result.mission_id,
+        mission_type: result.mission_type,
+        usage: usageFigures(result),
+        any_breached: result.any_breached,
+        updated_at: result.updated_at,
+        last_position: result.last_position,
+        as_of_position,
+      });
     }),
   );
 
@@ -119,7 +132,7 @@ export function readRoutes(deps: ReadRouteDeps): Router {
     readers,
     answer(deps.logger, async (req, res) => {
       const query = params(req, ['limit', 'cursor', 'min_position']);
-      const limit = limitParam(query.limit);
+      const limit = limitParam(query);
       const after = cursorParam(query.cursor);
       await reached(query, 'approval_queue');
       const { as_of_position, result } = await listApprovals(readModels, {
@@ -211,8 +224,6 @@ export function readRoutes(deps: ReadRouteDeps): Router {
   return router;
 }
 
-type Query = Record<string, unknown>;
-
 /**
  * Runs a read; a projection that is behind or stalled is answered 503 with `Retry-After: 1`. A
  * lag is logged at warn (the client retries, nothing is broken), a stall at error.
@@ -238,61 +249,27 @@ function answer(
   };
 }
 
-/** The query, after refusing any parameter not in `allowed` (a typo must not widen a read). */
-function params(req: Request, allowed: readonly string[]): Query {
-  const query = req.query as Query;
-  for (const name of Object.keys(query)) {
-    if (!allowed.includes(name)) {
-      throw new LedgerError('INVALID_ARGUMENT', `Unknown query parameter ${name}.`, {
-        parameter: name,
-        allowed,
-      });
-    }
-  }
-  return query;
-}
-
-/** A parameter given at most once, not empty. */
-function stringParam(value: unknown, name: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value === '') {
-    throw new LedgerError('INVALID_ARGUMENT', `${name} must be given once and not be empty.`, {
-      [name]: value,
-    });
-  }
+/** A parameter that, when given, is not empty. */
+function stringParam(value: string | undefined, name: string): string | undefined {
+  if (value === '') throw invalidParameter(name, `${name} must not be empty.`, { value });
   return value;
 }
 
 function enumParam<T extends string>(
   schema: z.ZodEnum<Record<string, T>>,
-  value: unknown,
+  value: string | undefined,
   name: string,
 ): T | undefined {
   const text = stringParam(value, name);
   if (text === undefined) return undefined;
   const parsed = schema.safeParse(text);
   if (!parsed.success) {
-    throw new LedgerError(
-      'INVALID_ARGUMENT',
-      `${name} must be one of ${schema.options.join(', ')}.`,
-      {
-        [name]: text,
-        allowed: schema.options,
-      },
-    );
-  }
-  return parsed.data;
-}
-
-function limitParam(value: unknown): number {
-  if (value === undefined) return DEFAULT_PAGE;
-  const limit = typeof value === 'string' && /^\d{1,4}$/.test(value) ? Number(value) : 0;
-  if (limit < 1 || limit > MAX_PAGE) {
-    throw new LedgerError('INVALID_ARGUMENT', `limit must be an integer from 1 to ${MAX_PAGE}.`, {
-      limit: value,
+    throw invalidParameter(name, `${name} must be one of ${schema.options.join(', ')}.`, {
+      value: text,
+      allowed: schema.options,
     });
   }
-  return limit;
+  return parsed.data;
 }
 
 /** A cursor is base64url of the JSON `[sort value, mission_id]` of the last row of a page. */
@@ -302,7 +279,7 @@ function encodeCursor({ sort, key }: Keyset): string {
   return Buffer.from(JSON.stringify([sort, key])).toString('base64url');
 }
 
-function cursorParam(value: unknown): Keyset | undefined {
+function cursorParam(value: string | undefined): Keyset | undefined {
   const text = stringParam(value, 'cursor');
   if (text === undefined) return undefined;
   let decoded: unknown;
@@ -314,10 +291,10 @@ function cursorParam(value: unknown): Keyset | undefined {
   }
   const parsed = cursorSchema.safeParse(decoded);
   if (!parsed.success) {
-    throw new LedgerError(
-      'INVALID_ARGUMENT',
+    throw invalidParameter(
+      'cursor',
       'cursor is not a cursor this API returned (use next_cursor as given).',
-      { cursor: text },
+      { value: text },
     );
   }
   return { sort: parsed.data[0], key: parsed.data[1] };

@@ -168,14 +168,34 @@ export class CommandHandler<
       const recorded = await this.append(stream, fold, command, [event], undefined);
       return { outcome: 'rejected', reasons: [reason], recorded: recorded.at, duplicate: false };
     }
-    if (prior.reasons !== undefined && prior.reasons.length > 0)
-      return { outcome: 'rejected', reasons: prior.reasons, recorded: at, duplicate: true };
+    if (prior.reasons !== undefined && prior.reasons.length > 0) {
+      return {
+        outcome: 'rejected',
+        reasons: this.withIssues(prior.reasons, command, fold.state),
+        recorded: at,
+        duplicate: true,
+      };
+    }
     return {
       outcome: 'duplicate',
       revision: prior.revision,
       position: prior.position,
       answer: prior.answer,
     };
+  }
+
+  /**
+   * Stored reasons with the `issues` the answer lists (the log keeps `{code, message}` only). The
+   * decider is asked again: issues derive from the input alone, and a replayed input is the same
+   * input (its digest matched), so they are the ones the original answer listed.
+   */
+  private withIssues(reasons: Reason[], command: Command, state: State): Reason[] {
+    const again = this.aggregate.decider.decide(command, state);
+    if (again.outcome !== 'rejected') return reasons;
+    return reasons.map((stored) => {
+      const issues = again.reasons.find((r) => r.code === stored.code)?.issues;
+      return issues === undefined ? stored : { ...stored, issues };
+    });
   }
 
   /** A command that names no stream: decided on the initial state, recorded elsewhere. */

@@ -8,8 +8,9 @@ import { dropSchemas, freshSchemaName, storeUrl } from '../support/postgres.ts';
 /**
  * A real EventSource client on /v1/events/stream with the bearer token. The first cursor goes in
  * `?after=`; on a reconnect the client sends its own Last-Event-ID header, which the server prefers.
+ * Every frame names its event type (`event:`), so the client listens for `types` by name.
  */
-function connect(app: TestApp, token: string, after?: string) {
+function connect(app: TestApp, token: string, after?: string, types: readonly string[] = ['e']) {
   const received: StoredEvent[] = [];
   const errors: unknown[] = [];
   const query = after === undefined ? '' : `?after=${after}`;
@@ -17,7 +18,10 @@ function connect(app: TestApp, token: string, after?: string) {
     fetch: (input, init) =>
       fetch(input, { ...init, headers: { ...init?.headers, authorization: `Bearer ${token}` } }),
   });
-  source.onmessage = (message) => received.push(JSON.parse(String(message.data)) as StoredEvent);
+  for (const type of types)
+    source.addEventListener(type, (message) =>
+      received.push(JSON.parse(String(message.data)) as StoredEvent),
+    );
   source.onerror = (error) => errors.push(error);
   return { source, received, errors };
 }
@@ -95,6 +99,42 @@ describe.each([
     ]);
   });
 
+  it('names each event by its type, so a client can listen for one type only', async () => {
+    const start = await store.headPosition();
+    await store.append('sse-typed', [
+      { type: 'mission.progress', data: { n: 1 } },
+      { type: 'mission.completed', data: { n: 2 } },
+      { type: 'mission.progress', data: { n: 3 } },
+    ]);
+    const client = connect(app, TOKENS.operator, String(start), ['mission.completed']);
+    const everything = connect(app, TOKENS.operator, String(start), [
+      'mission.progress',
+      'mission.completed',
+    ]);
+    await expect.poll(() => everything.received.length, { timeout: 10_000 }).toBe(3);
+    await expect.poll(() => client.received.length, { timeout: 10_000 }).toBe(1);
+    client.source.close();
+    everything.source.close();
+    expect(client.received.map((e) => [e.type, e.data.n])).toEqual([['mission.completed', 2]]);
+    // The default 'message' event is not what typed frames arrive as.
+    expect(everything.received.map((e) => e.position)).toEqual([start + 1, start + 2, start + 3]);
+  });
+
+  it('sends a type that holds a line break as a plain message instead of breaking the framing', async () => {
+    const start = await store.headPosition();
+    await store.append('sse-odd-type', [{ type: 'odd\ntype', data: { n: 1 } }]);
+    const res = await fetch(`${app.base}/v1/events/stream?cursor=${start}`, {
+      headers: { authorization: `Bearer ${TOKENS.operator}` },
+    });
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!/^data: /m.test(text))
+      text += new TextDecoder().decode((await reader.read()).value as Uint8Array | undefined);
+    await reader.cancel();
+    expect(text).toContain(`id: ${start + 1}\ndata: {`);
+    expect(text).not.toMatch(/^event:/m);
+  });
+
   it('refuses a bad cursor and callers without a read role', async () => {
     const bad = await app.call('GET', '/v1/events/stream', {
       token: TOKENS.operator,
@@ -102,6 +142,11 @@ describe.each([
     });
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ error: { code: 'INVALID_ARGUMENT' } });
+    const unknown = await app.call('GET', '/v1/events/stream?from=3', { token: TOKENS.operator });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body).toMatchObject({
+      error: { code: 'INVALID_ARGUMENT', details: { parameter: 'from' } },
+    });
     const factory = await app.call('GET', '/v1/events/stream', { token: TOKENS.factory });
     expect(factory.status).toBe(403);
     const nobody = await app.call('GET', '/v1/events/stream');

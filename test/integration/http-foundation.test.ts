@@ -72,7 +72,7 @@ describe.each([
     const res = await fetch(`${base}/events?limit=-1`, auth);
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({
-      error: { code: 'INVALID_ARGUMENT', details: { limit: '-1' } },
+      error: { code: 'INVALID_ARGUMENT', details: { parameter: 'limit', value: '-1' } },
     });
   });
 });

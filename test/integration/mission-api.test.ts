@@ -172,9 +172,9 @@ describe.each([
           trace_id: d.trace_id,
         },
         usage: {
-          runtime_minutes: { used: 0, max: 90, percent: 0 },
-          llm_calls: { used: 0, max: 250, percent: 0 },
-          cost_usd: { used: 0, max: 12.5, percent: 0 },
+          runtime_minutes: { used: 0, max: 90, percent: 0, breached: false },
+          llm_calls: { used: 0, max: 250, percent: 0, breached: false },
+          estimated_cost_usd: { used: 0, max: 12.5, percent: 0, breached: false },
         },
         last_event: null,
         artifacts: [],
@@ -369,9 +369,9 @@ describe.each([
           'artifact://summary.md',
         ],
         usage: {
-          runtime_minutes: { used: 45, max: 90, percent: 50 },
-          llm_calls: { used: 100, max: 250, percent: 40 },
-          cost_usd: { used: 5, max: 12.5, percent: 40 },
+          runtime_minutes: { used: 45, max: 90, percent: 50, breached: false },
+          llm_calls: { used: 100, max: 250, percent: 40, breached: false },
+          estimated_cost_usd: { used: 5, max: 12.5, percent: 40, breached: false },
         },
         last_event: { type: 'mission.completed', summary: 'Pagination added; tests pass.' },
         pending_commands: [],
@@ -1237,13 +1237,21 @@ describe.each([
     it('answers an unknown route with 404 ROUTE_NOT_FOUND', async () => {
       for (const [method, path] of [
         ['GET', '/v1/nothing-here'],
-        ['DELETE', '/v1/missions'],
         ['GET', '/v2/missions'],
-        ['PUT', '/v1/missions/x/cancel'],
+        ['DELETE', '/v1/missions/x/cancel/now'],
       ] as const) {
         const res = await app.call(method, path, { token: TOKENS.operator });
         expect(res.status, `${method} ${path}`).toBe(404);
         expect(res.body.error?.code).toBe('ROUTE_NOT_FOUND');
+      }
+      // A route's path with another method is 405 (api-conventions.test.ts), not 404.
+      for (const [method, path] of [
+        ['DELETE', '/v1/missions'],
+        ['PUT', '/v1/missions/x/cancel'],
+      ] as const) {
+        const res = await app.call(method, path, { token: TOKENS.operator });
+        expect(res.status, `${method} ${path}`).toBe(405);
+        expect(res.body.error?.code).toBe('METHOD_NOT_ALLOWED');
       }
     });
 
@@ -1376,6 +1384,7 @@ describe.each([
         for (const method of Object.keys(item as Json)) {
           const r = await app.call(method.toUpperCase(), concrete, { token: TOKENS.operator });
           expect(r.body.error?.code, `${method} ${path}`).not.toBe('ROUTE_NOT_FOUND');
+          expect(r.body.error?.code, `${method} ${path}`).not.toBe('METHOD_NOT_ALLOWED');
         }
       }
 

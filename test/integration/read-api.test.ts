@@ -301,7 +301,7 @@ describe.each([
         [`?cursor=${cursorOf('yesterday', 'msn_1')}`, 'cursor'],
         [`?cursor=${Buffer.from('[1,2').toString('base64url')}`, 'cursor'],
         ['?limit=0', 'limit'],
-        ['?limit=501', 'limit'],
+        ['?limit=1001', 'limit'],
         ['?limit=ten', 'limit'],
         ['?min_position=-1', 'min_position'],
         ['?sort=asc', 'sort'],
@@ -312,16 +312,25 @@ describe.each([
         expect(res.status, query).toBe(400);
         expect(res.body.error?.code, query).toBe('INVALID_ARGUMENT');
         expect(res.body.error?.message, query).toContain(name);
+        // One details shape for every refused parameter: it is named in `parameter`.
+        expect(res.body.error?.details.parameter, query).toBe(name);
       }
       const unknown = await list('?sort=asc');
       expect(unknown.body.error?.details).toMatchObject({
         parameter: 'sort',
       });
       const status = await list('?status=done');
-      expect(status.body.error?.details).toMatchObject({
-        status: 'done',
+      expect(status.body.error?.details).toEqual({
+        parameter: 'status',
+        value: 'done',
+        allowed: ['queued', 'running', 'blocked', 'completed', 'failed', 'cancelled', 'timed_out'],
       });
-      expect((await list('?limit=500')).status).toBe(200);
+      const repeated = await list('?status=queued&status=running');
+      expect(repeated.body.error?.details).toEqual({
+        parameter: 'status',
+        value: ['queued', 'running'],
+      });
+      expect((await list('?limit=1000')).status).toBe(200);
     });
   });
 
@@ -404,24 +413,20 @@ describe.each([
       expect(res.body).toEqual({
         mission_id: d.mission_id,
         mission_type: 'research',
-        max_runtime_minutes: 90,
-        max_llm_calls: 250,
-        max_cost_usd: 12.5,
-        used_runtime_minutes: 100,
-        used_llm_calls: 50,
-        used_cost_usd: 12.5,
-        runtime_pct: 111.11,
-        llm_calls_pct: 20,
-        cost_pct: 100,
-        runtime_breached: true,
-        llm_calls_breached: false,
-        cost_breached: false,
+        usage: {
+          runtime_minutes: { used: 100, max: 90, percent: 111.11, breached: true },
+          llm_calls: { used: 50, max: 250, percent: 20, breached: false },
+          estimated_cost_usd: { used: 12.5, max: 12.5, percent: 100, breached: false },
+        },
         any_breached: true,
         updated_at: '2031-05-06T08:30:00.000Z',
         last_position: position,
         as_of_position: res.body.as_of_position,
       });
       expect(res.body.as_of_position).toBeGreaterThanOrEqual(position);
+      // One set of names and one arithmetic: the mission view shows the same figures.
+      const view = await h.get(`/v1/missions/${d.mission_id}`);
+      expect(view.body.usage).toEqual(res.body.usage);
 
       const missing = await h.get(`/v1/budgets/msn_never_dispatched?min_position=${position}`);
       expect(missing.status).toBe(404);

@@ -7,7 +7,7 @@ import { OpenStreams } from '../../src/http/event-stream.ts';
 import { TokenAuthenticator, type TokenEntry } from '../../src/http/auth.ts';
 import { MissionLedger } from '../../src/ledger/mission-ledger.ts';
 import type { RejectionLimits } from '../../src/ledger/rejection-budget.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger, type Logger } from '../../src/logger.ts';
 import { ReadModels } from '../../src/read-models/read-models.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { EventStore } from '../../src/store/port.ts';
@@ -112,6 +112,11 @@ export interface StartAppOptions {
   rejectionLimits?: RejectionLimits;
   requestTimeoutMs?: number;
   readyzTimeoutMs?: number;
+  /** Default: a silent logger. */
+  logger?: Logger;
+  /** `info.env`; default `test`. */
+  env?: string;
+  devTokensFile?: string;
 }
 
 /**
@@ -182,9 +187,10 @@ export async function startApp(options: StartAppOptions): Promise<TestApp> {
     ...(options.minPositionWaitMs === undefined
       ? {}
       : { minPositionWaitMs: options.minPositionWaitMs }),
-    logger: createLogger('silent'),
+    logger: options.logger ?? createLogger('silent'),
     authenticator: new TokenAuthenticator(options.tokens ?? TOKEN_ENTRIES),
-    info: { store: 'test', env: 'test', version: '0.0.0-test' },
+    info: { store: 'test', env: options.env ?? 'test', version: '0.0.0-test' },
+    ...(options.devTokensFile === undefined ? {} : { devTokensFile: options.devTokensFile }),
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
     now,
   });

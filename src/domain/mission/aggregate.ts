@@ -17,6 +17,7 @@ import {
 import type { MissionEvent } from './events.ts';
 import { recordedInput, storedScopedKey, type InputKind } from './idempotency.ts';
 import { storableInput, textIssues } from './input-text.ts';
+import { storedReasons } from './reasons.ts';
 import { evolveMission, initialMissionState, type MissionState } from './state.ts';
 
 /** `POST /v1/missions`: a control plane dispatches a mission (seed 002 §1). */
@@ -117,20 +118,26 @@ export function decideCancelRequest(
   const issues = [
     ...(parsed.success
       ? []
-      : parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)),
-    ...textIssues(body).map((i) => `${i.path}: ${i.message}`),
-    ...(keyProblem === undefined ? [] : [`Idempotency-Key: ${keyProblem}`]),
+      : parsed.error.issues.map((i) => ({
+          path: i.path.join('.') || '(body)',
+          message: i.message,
+        }))),
+    ...textIssues(body),
+    // A header, named as such: the path of an issue in the request rather than in the body.
+    ...(keyProblem === undefined ? [] : [{ path: 'Idempotency-Key', message: keyProblem }]),
   ];
+  const listed = issues.map((i) => `${i.path}: ${i.message}`);
   const reasons = [
     {
       code: 'SCHEMA_INVALID' as const,
-      message: `A cancel is {"reason": "..."} (1 to 2000 characters, no other field) with an optional Idempotency-Key of 1 to 256 characters: ${issues.join('; ')}`,
+      message: `A cancel is {"reason": "..."} (1 to 2000 characters, no other field) with an optional Idempotency-Key of 1 to 256 characters: ${listed.join('; ')}`,
+      issues,
     },
   ];
   const data = {
     reason: storableInput(reasonText(body)) as string,
     requested_by: requestedBy,
-    reasons,
+    reasons: storedReasons(reasons),
     received_at,
   };
   return { outcome: 'rejected', events: [{ type: 'mission.cancel_rejected', data }], reasons };
@@ -241,7 +248,7 @@ export const missionAggregate: Aggregate<MissionCommand, MissionState | undefine
         data: {
           reason: storableInput(reasonText(command.data.body)) as string,
           requested_by: actorOf(principal),
-          reasons: [reason],
+          reasons: storedReasons([reason]),
           received_at,
         },
       };

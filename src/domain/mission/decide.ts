@@ -9,7 +9,7 @@ import {
 import { callbackRules, type CallbackRule } from './callback-rules.ts';
 import type { MissionEvent } from './events.ts';
 import { storableInput, textIssues, type TextIssue } from './input-text.ts';
-import { reason, type Reason } from './reasons.ts';
+import { reason, storedReasons, type Reason } from './reasons.ts';
 import type { MissionState } from './state.ts';
 import { workspaceKey } from './workspace.ts';
 
@@ -78,7 +78,7 @@ export function rejectedInputData(
 ) {
   return {
     input: asReceived(input.payload),
-    reasons: [...reasons],
+    reasons: storedReasons(reasons),
     received_at: input.received_at,
     principal: input.principal,
   };
@@ -105,10 +105,13 @@ function contractIssues(error: z.ZodError | undefined, payload: unknown): TextIs
   return [...issues, ...textIssues(payload)];
 }
 
-/** SCHEMA_INVALID naming every failing path with its message. */
+/** SCHEMA_INVALID naming every failing path with its message, in the message and as `issues`. */
 function schemaReason(issues: readonly TextIssue[]): Reason {
   const listed = issues.map((issue) => `${issue.path}: ${issue.message}`);
-  return reason('SCHEMA_INVALID', `The payload does not match the contract: ${listed.join('; ')}.`);
+  return {
+    ...reason('SCHEMA_INVALID', `The payload does not match the contract: ${listed.join('; ')}.`),
+    issues: issues.map(({ path, message }) => ({ path, message })),
+  };
 }
 
 /**
@@ -267,7 +270,7 @@ export function decideCancel(state: MissionState | undefined, input: CancelInput
           data: {
             reason: storableInput(input.reason) as string,
             requested_by: input.requested_by,
-            reasons,
+            reasons: storedReasons(reasons),
             received_at: input.received_at,
           },
         },

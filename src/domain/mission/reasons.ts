@@ -22,13 +22,27 @@ export const missionReasonCodes = [
 /** A reason code of the mission decider. */
 export type ReasonCode = (typeof missionReasonCodes)[number];
 
-/** Why an input was rejected: a stable code and a message for humans. */
+/**
+ * Why an input was rejected: a stable code and a message for humans; a `SCHEMA_INVALID` reason
+ * also lists where the input breaks the contract (answered, never stored: see {@link storedReasons}).
+ */
 export interface Reason {
   code: ReasonCode;
   message: string;
+  issues?: readonly { path: string; message: string }[];
 }
 
 /** A {@link Reason}; the message defaults to the code's default message in `src/errors.ts`. */
 export function reason(code: ReasonCode, message: string = errorCodes[code]): Reason {
   return { code, message };
+}
+
+/**
+ * Reasons as a rejection event stores them: `{code, message}` only (`rejectionReasonSchema` is
+ * strict), so the log keeps one shape however much an answer says.
+ */
+export function storedReasons(
+  reasons: readonly { code: string; message: string }[],
+): { code: string; message: string }[] {
+  return reasons.map(({ code, message }) => ({ code, message }));
 }

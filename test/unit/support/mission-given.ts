@@ -153,9 +153,19 @@ export class Then<D extends Decision = Decision> {
     expect(this.decision.outcome).toBe('rejected');
     expect(this.decision.events).toHaveLength(1);
     expect(this.decision.events[0]?.type).toMatch(/^mission\.(dispatch|callback|cancel)_rejected$/);
+    // The log keeps {code, message}; a schema rejection's issues are for the answer only.
     expect((this.decision.events[0]?.data as { reasons: Reason[] }).reasons).toEqual(
-      this.decision.reasons,
+      this.decision.reasons.map(({ code, message }) => ({ code, message })),
     );
+    for (const r of this.decision.reasons) {
+      if (r.code !== 'SCHEMA_INVALID') {
+        expect(r).not.toHaveProperty('issues');
+        continue;
+      }
+      expect(r.issues?.length ?? 0, 'SCHEMA_INVALID lists its issues').toBeGreaterThan(0);
+      for (const issue of r.issues ?? [])
+        expect(r.message).toContain(`${issue.path}: ${issue.message}`);
+    }
     return this.thenEventsMatchTheirSchemas();
   }
 
