@@ -1,13 +1,18 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { isLedgerError } from '../errors.ts';
+import { runEventsTail } from './events-tail.ts';
 import { runMigrate } from './migrate.ts';
+import { runMissionsList, runMissionsShow } from './missions.ts';
+import { packageVersion } from './package-version.ts';
 import { runProjectionStatus, runRebuild } from './projections.ts';
 import { runReplay } from './replay.ts';
 import { runServe } from './serve.ts';
+import { runTokensAdd } from './tokens-add.ts';
 
 const program = new Command()
   .name('ledger')
   .description('mission-ledger: an event-sourced, verifiable ledger for AI-mission control planes')
+  .version(await packageVersion(), '-V, --version', 'print the version and exit')
   .showHelpAfterError();
 
 program
@@ -53,6 +58,70 @@ projectionsCommand
     'rebuild one projection blue/green: the live tables keep serving until the new ones have caught up, then swap',
   )
   .action(runRebuild);
+
+/** The options of the commands that read from a running `ledger serve` over its HTTP API. */
+const serverOptions = (command: Command) =>
+  command
+    .option('--url <url>', 'the server (default http://127.0.0.1:$PORT)')
+    .option(
+      '--token <token>',
+      'an operator or auditor token (default LEDGER_TOKEN, else the tokens file)',
+    );
+
+const missionsCommand = program
+  .command('missions')
+  .description('missions as a running `ledger serve` shows them');
+serverOptions(
+  missionsCommand
+    .command('list')
+    .description('missions, newest dispatch first (one page; --cursor continues)')
+    .option(
+      '--status <status>',
+      'queued, running, blocked, completed, failed, cancelled or timed_out',
+    )
+    .option('--type <mission_type>', 'coding, research, automation or custom')
+    .option('--vp <vp_id>', 'only this VP')
+    .option('--limit <n>', 'missions per page, 1 to 500', '50')
+    .option('--cursor <cursor>', 'the page after the one that printed it')
+    .option('--json', 'print the API answer as JSON'),
+).action(runMissionsList);
+serverOptions(
+  missionsCommand
+    .command('show')
+    .argument('<id>', 'the mission id')
+    .description(
+      "the mission's state and timeline: time, type, who, outcome, reasons of rejections",
+    )
+    .option('--json', 'print {mission, events} as JSON'),
+).action(runMissionsShow);
+
+const eventsCommand = program.command('events').description('the global event log');
+serverOptions(
+  eventsCommand
+    .command('tail')
+    .description(
+      'the last events of the log; with --follow, every new one as it commits (Ctrl-C ends)',
+    )
+    .option('-n, --lines <n>', 'how many of the last events', '20')
+    .option('--after <position>', 'start after this position instead')
+    .option('-f, --follow', 'keep printing new events')
+    .option('--json', 'one stored event as JSON per line'),
+).action(runEventsTail);
+
+const tokensCommand = program.command('tokens').description('the API tokens file');
+tokensCommand
+  .command('add')
+  .description(
+    'append a new token to LEDGER_TOKENS_FILE (or the development file) and print it once; restart a running server to accept it',
+  )
+  .addOption(
+    new Option('--role <role>', 'what the token may do')
+      .choices(['operator', 'factory', 'auditor'])
+      .makeOptionMandatory(),
+  )
+  .option('--instance <id>', 'the factory instance the token is bound to (factory tokens only)')
+  .option('--name <name>', 'who holds it (names the principal in the log)')
+  .action(runTokensAdd);
 
 try {
   await program.parseAsync(process.argv);

@@ -2,31 +2,30 @@ import { projectionNamed, pureProjections } from '../read-models/read-models.ts'
 import { rebuildProjection } from '../read-models/rebuild.ts';
 import { readCheckpoints } from '../subscriptions/checkpoint-tables.ts';
 import { openReadSide } from './open-read-side.ts';
+import { progressOnTerminal } from './progress.ts';
 
 /** `ledger projections rebuild NAME`: blue/green rebuild of one projection. */
 export async function runRebuild(name: string): Promise<void> {
   const pure = projectionNamed(name);
   const side = await openReadSide();
+  const progress = progressOnTerminal();
   try {
     const started = performance.now();
-    let reported = 0;
     const result = await rebuildProjection({
       store: side.store,
       db: side.db,
       schema: side.schema,
       pure,
-      onProgress: (position, target) => {
-        if (performance.now() - reported < 2_000 || position >= target) return;
-        reported = performance.now();
-        process.stderr.write(`  ${name}: ${position} / ${target}\n`);
-      },
+      onProgress: (position, target) => progress.update(name, position, target),
     });
+    progress.stop();
     const seconds = (performance.now() - started) / 1000;
     process.stdout.write(
       `rebuilt ${name} to position ${result.position} in ${seconds.toFixed(1)} s ` +
         `(${result.rounds} round${result.rounds === 1 ? '' : 's'}); swapped in as generation ${result.generation}\n`,
     );
   } finally {
+    progress.stop();
     await side.close();
   }
 }

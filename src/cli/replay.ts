@@ -3,6 +3,7 @@ import type { TableComparison } from '../read-models/compare-tables.ts';
 import { verifyReadModels, type VerifyReport } from '../read-models/verify.ts';
 import { LedgerError } from '../errors.ts';
 import { openReadSide } from './open-read-side.ts';
+import { progressOnTerminal } from './progress.ts';
 
 export interface ReplayOptions {
   verify?: boolean;
@@ -31,6 +32,9 @@ export async function runReplay(options: ReplayOptions): Promise<void> {
     throw new LedgerError('CONFIGURATION_INVALID', '--wait-ms must be a whole number of ms.');
   }
   const side = await openReadSide();
+  const progress = progressOnTerminal({
+    labelWidth: Math.max(...selected.map((p) => p.name.length)),
+  });
   try {
     const started = performance.now();
     const report = await verifyReadModels({
@@ -41,7 +45,9 @@ export async function runReplay(options: ReplayOptions): Promise<void> {
       maxDifferences:
         Number.isSafeInteger(maxDifferences) && maxDifferences >= 0 ? maxDifferences : 20,
       catchUpWaitMs: waitMs,
+      onProgress: (name, position, target) => progress.update(name, position, target),
     });
+    progress.stop();
     const seconds = (performance.now() - started) / 1000;
     process.stdout.write(
       options.json === true
@@ -50,6 +56,7 @@ export async function runReplay(options: ReplayOptions): Promise<void> {
     );
     if (!report.identical) process.exitCode = 1;
   } finally {
+    progress.stop();
     await side.close();
   }
 }

@@ -1,33 +1,28 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFile } from 'node:fs/promises';
 import { loadConfig, type LedgerConfig } from '../config.ts';
 import { nanoid } from 'nanoid';
+import { LedgerError, isLedgerError } from '../errors.ts';
 import { createApp } from '../http/app.ts';
 import { MissionLedger } from '../ledger/mission-ledger.ts';
 import { OpenStreams } from '../http/event-stream.ts';
 import { TokenAuthenticator } from '../http/auth.ts';
 import { loadTokens, type LoadedTokens } from './tokens.ts';
+import { bindPort, serveWith } from './bind-port.ts';
+import { refuseUnsafeStore } from './unsafe-store.ts';
 import { createLogger } from '../logger.ts';
 import { openReadModelDatabase } from '../read-models/open-read-models.ts';
 import { ReadModels } from '../read-models/read-models.ts';
 import {
   DEFAULT_PG_DEADLINES,
+  describeConnectFailure,
   openStore,
   parseStoreUrl,
   redactStoreUrl,
   type PgDeadlines,
 } from '../store/open-store.ts';
-
-/** The version in package.json: two levels up from src/cli, three from the build's dist/src/cli. */
-async function packageVersion(): Promise<string> {
-  for (const path of ['../../package.json', '../../../package.json']) {
-    const text = await readFile(new URL(path, import.meta.url), 'utf8').catch(() => undefined);
-    if (text === undefined) continue;
-    const pkg = JSON.parse(text) as { name?: string; version: string };
-    if (pkg.name === 'mission-ledger') return pkg.version;
-  }
-  return 'unknown';
-}
+import type { EventStore } from '../store/port.ts';
+import { packageVersion } from './package-version.ts';
 
 function banner(
   url: string,
@@ -70,13 +65,26 @@ function banner(
   ].join('\n');
 }
 
+/** A failure to connect to the read models' own database, said as the store's are. */
+function explainReadModelsFailure(error: unknown, config: LedgerConfig): unknown {
+  if (config.LEDGER_READ_MODELS === undefined || isLedgerError(error)) return error;
+  const failure = describeConnectFailure(error, config.LEDGER_READ_MODELS, 'LEDGER_READ_MODELS');
+  return failure === undefined
+    ? error
+    : new LedgerError(failure.code, failure.message, {}, { cause: error });
+}
+
 /**
- * `ledger serve`: open the store (migrating it), serve HTTP, and on SIGINT or SIGTERM stop
- * accepting connections, end the event streams, let in-flight requests and appends finish (each
- * bounded by its deadline), then close the store. Shutdown never waits on a client.
+ * `ledger serve`: check the configuration, bind the port, open the store (migrating it) and the
+ * read models, then serve HTTP. A start step that fails closes everything opened before it, in
+ * reverse order, so the process exits at once with its one-line error and holds no lock or
+ * connection. On SIGINT or SIGTERM stop accepting connections, end the event streams, let
+ * in-flight requests and appends finish (each bounded by its deadline), then close the store.
+ * Shutdown never waits on a client.
  */
 export async function runServe(): Promise<void> {
   const config = loadConfig();
+  refuseUnsafeStore(config);
   const logger = createLogger(config.LOG_LEVEL);
   const version = await packageVersion();
   const tokens = await loadTokens(config);
@@ -85,13 +93,22 @@ export async function runServe(): Promise<void> {
     ...DEFAULT_PG_DEADLINES,
     timeoutMs: config.LEDGER_STORE_TIMEOUT_MS,
   };
-  const store = await openStore(config.LEDGER_STORE, {
-    maxEventBytes: config.LEDGER_MAX_EVENT_BYTES,
-    deadlines,
-  });
+  // What start-up has opened, last first: closed if a later step fails.
+  const opened: (() => Promise<unknown>)[] = [];
+  let server: Server;
+  let store: EventStore;
   let readModels: ReadModels;
   let readModelsAt: string;
   try {
+    server = await bindPort(config.PORT, config.HOST);
+    const bound = server;
+    opened.unshift(() => new Promise((resolve) => bound.close(resolve)));
+    store = await openStore(config.LEDGER_STORE, {
+      maxEventBytes: config.LEDGER_MAX_EVENT_BYTES,
+      deadlines,
+    });
+    const openedStore = store;
+    opened.unshift(() => openedStore.close());
     const target = openReadModelDatabase(
       config.LEDGER_STORE,
       store,
@@ -106,10 +123,13 @@ export async function runServe(): Promise<void> {
       closeDb: target.close,
       logger,
     });
+    // Stopping the read models closes their database, even after a start that failed half-way.
+    const models = readModels;
+    opened.unshift(() => models.stop());
     await readModels.start();
   } catch (error) {
-    await store.close().catch(() => undefined);
-    throw error;
+    for (const close of opened) await close().catch(() => undefined);
+    throw explainReadModelsFailure(error, config);
   }
   const ledger = new MissionLedger({
     store,
@@ -123,6 +143,8 @@ export async function runServe(): Promise<void> {
   const shutdown = new AbortController();
   const app = createApp({
     ledger,
+    // A 401 in development names the file its tokens are in.
+    ...(config.LEDGER_TOKENS_FILE === undefined ? { devTokensFile: tokens.path } : {}),
     shutdown: shutdown.signal,
     openStreams: new OpenStreams(),
     requestTimeoutMs: config.LEDGER_REQUEST_TIMEOUT_MS,
@@ -135,11 +157,7 @@ export async function runServe(): Promise<void> {
     bodyLimit: config.LEDGER_BODY_LIMIT,
     info: { store: redactStoreUrl(config.LEDGER_STORE), env: config.LEDGER_ENV, version },
   });
-  const server = app.listen(config.PORT, config.HOST);
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
+  serveWith(server, app);
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
   process.stderr.write(banner(url, config, version, tokens, readModelsAt));

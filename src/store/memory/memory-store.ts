@@ -1,9 +1,5 @@
 import { LedgerError } from '../../errors.ts';
-import {
-  DEFAULT_MAX_EVENT_BYTES,
-  assertStreamName,
-  checkAppend,
-} from '../append-plan.ts';
+import { DEFAULT_MAX_EVENT_BYTES, assertStreamName, checkAppend } from '../append-plan.ts';
 import type {
   AppendOptions,
   AppendResult,
