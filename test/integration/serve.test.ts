@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,12 +6,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { dropSchemas, freshSchemaName, storeUrl } from '../support/postgres.ts';
 import type { MissionUsage } from '../../schemas/lifecycle-event.ts';
 import { callbackPayload, dispatchPayload } from '../support/mission-fixtures.ts';
+import { LEDGER_BIN, startLedger } from '../support/ledger-process.ts';
 
 /*
  * `ledger serve` as a user runs it: a child process, configured by the environment.
  */
 
-const BIN = new URL('../../bin/ledger.js', import.meta.url).pathname;
+const BIN = LEDGER_BIN;
 const dirs: string[] = [];
 
 async function tempDir(): Promise<string> {
@@ -20,40 +21,8 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-interface Served {
-  child: ChildProcess;
-  url: string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
 /** Starts `ledger serve` on a free port and waits for its banner. */
-async function serve(env: Record<string, string>, cwd: string): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve'], {
-    cwd,
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setInterval(() => {
-      const match = /url\s+(http:\/\/\S+)/.exec(err);
-      if (match) {
-        clearInterval(timer);
-        resolve(match[1]!);
-      }
-    }, 50);
-    void exited.then((code) => {
-      clearInterval(timer);
-      reject(new Error(`ledger serve exited with ${code}: ${err}`));
-    });
-  });
-  return { child, url, stderr: () => err, exited };
-}
+const serve = startLedger;
 
 /** Runs `ledger serve` expecting it to refuse to start. */
 async function refuses(
