@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { access, readFile, readdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config.ts';
 import { errorCodes } from '../../src/errors.ts';
@@ -42,5 +43,30 @@ describe('documentation matches the code', () => {
       const value = defaults[name];
       expect(documented, name).toBe(value === undefined ? 'unset' : `\`${String(value)}\``);
     }
+  });
+});
+
+describe('links in the docs', () => {
+  it('every relative link of every markdown page resolves to a file in the repository', async () => {
+    const pages = [
+      'README.md',
+      'projections/README.md',
+      ...(await readdir(new URL('../../docs/', import.meta.url)))
+        .filter((name) => name.endsWith('.md'))
+        .map((name) => `docs/${name}`),
+    ];
+    const broken: string[] = [];
+    for (const page of pages) {
+      for (const [, target] of (await read(page)).matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/i.test(target!) || target!.startsWith('#')) continue;
+        const path = join(dirname(page), target!.split('#')[0]!);
+        if (path.startsWith('..')) broken.push(`${page}: ${target} leaves the repository`);
+        else
+          await access(new URL(`../../${path}`, import.meta.url)).catch(() =>
+            broken.push(`${page}: ${target}`),
+          );
+      }
+    }
+    expect(broken).toEqual([]);
   });
 });
