@@ -163,12 +163,8 @@ export type CancelRequestBody = z.infer<typeof cancelRequestBodySchema>;
  * exists, or come from a sender the mission is not addressed to. `mission_id` is the one the input
  * named, or null when it named none usable.
  */
-export const unattributedRejectionDataSchema = z
-  .strictObject({
-    input: asReceived,
-    reasons,
-    received_at: receivedAt,
-    principal: principalSchema,
+export const unattributedRejectionDataSchema = missionDispatchRejectedDataSchema
+  .extend({
     mission_id: z.string().nullable().describe('The mission the input named, as received.'),
   })
   .meta({
