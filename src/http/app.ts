@@ -14,6 +14,7 @@ import { limitParam, positionCursor, queryParams } from './query-params.ts';
 import { accessLog } from './access-log.ts';
 import { methodAllowed } from './method-allowed.ts';
 import { readRoutes } from './read-routes.ts';
+import type { EventsPage, Health } from './response-schemas/index.ts';
 import { RouteTable } from './route-table.ts';
 import { readiness } from './readiness.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, requestDeadline } from './request-deadline.ts';
@@ -77,7 +78,7 @@ export function createApp(deps: AppDeps): Express {
   );
 
   v1.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok', ...info });
+    res.json({ status: 'ok', ...info } satisfies Health);
   });
 
   v1.get('/readyz', readiness(store, readModels, deps.readyzTimeoutMs));
@@ -104,7 +105,7 @@ export function createApp(deps: AppDeps): Express {
       events,
       next_cursor: read.length > limit ? String(last) : null,
       next_after: last,
-    });
+    } satisfies EventsPage);
   });
 
   v1.get(

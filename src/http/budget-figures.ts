@@ -1,4 +1,5 @@
 import type { BudgetRow } from '../../projections/budgets.ts';
+import type { UsageFigures } from './response-schemas/index.ts';
 
 /**
  * A mission's usage against its budget, as every answer shows it (`GET /v1/missions/{id}`, the
@@ -8,7 +9,7 @@ import type { BudgetRow } from '../../projections/budgets.ts';
  * budgets projection's ({@link BudgetRow}): percent is `used / max * 100` to two decimals, `null`
  * when the max is 0; breached is `used > max`.
  */
-export function usageFigures(row: BudgetRow) {
+export function usageFigures(row: BudgetRow): UsageFigures {
   return {
     runtime_minutes: {
       used: row.used_runtime_minutes,

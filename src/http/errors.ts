@@ -2,6 +2,7 @@ import type { ErrorRequestHandler } from 'express';
 import { LedgerError, isLedgerError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { errorStatus } from './error-status.ts';
+import type { ErrorBody } from './response-schemas/index.ts';
 import { pastDeadline } from './request-deadline.ts';
 import { sendError } from './send-error.ts';
 
@@ -60,6 +61,8 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
       return;
     }
     logger.error({ err: error }, 'unhandled error');
-    res.status(500).json({ error: { code: 'INTERNAL', message: 'Internal error.', details: {} } });
+    res.status(500).json({
+      error: { code: 'INTERNAL', message: 'Internal error.', details: {} },
+    } satisfies ErrorBody);
   };
 }

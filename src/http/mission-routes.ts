@@ -10,6 +10,7 @@ import { jsonBody } from './body.ts';
 import { usageFigures } from './budget-figures.ts';
 import { sendError } from './errors.ts';
 import { limitParam, positionCursor, queryParams } from './query-params.ts';
+import type { MissionView, TimelinePage } from './response-schemas/index.ts';
 
 export interface MissionRouteDeps {
   ledger: MissionLedger;
@@ -142,7 +143,7 @@ export function missionRoutes({ ledger, logger, bodyLimit }: MissionRouteDeps): 
         events,
         next_cursor: read.length > limit && last !== undefined ? String(last.revision) : null,
         next_from_revision: last === undefined ? from : last.revision + 1,
-      });
+      } satisfies TimelinePage);
     },
   );
 
@@ -162,7 +163,7 @@ const missionNotFound = (missionId: string) =>
   new LedgerError('MISSION_NOT_FOUND', `No mission ${missionId}.`);
 
 /** The mission as the API shows it: state, usage against budget, what the factory must act on. */
-export function missionView(state: MissionState, revision: number) {
+export function missionView(state: MissionState, revision: number): MissionView {
   const { dispatch, usage, budget } = state;
   return {
     mission_id: state.mission_id,

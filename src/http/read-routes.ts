@@ -20,6 +20,14 @@ import { requireRole } from './auth.ts';
 import { usageFigures } from './budget-figures.ts';
 import { sendError } from './errors.ts';
 import { missionView } from './mission-routes.ts';
+import type {
+  Approvals,
+  Budget,
+  MissionHealth,
+  MissionList,
+  Projections,
+  VpSession,
+} from './response-schemas/index.ts';
 import {
   intParam,
   invalidParameter,
@@ -97,7 +105,7 @@ export function readRoutes(deps: ReadRouteDeps): Router {
             ? encodeCursor({ sort: last.dispatched_at, key: last.mission_id })
             : null,
         as_of_position,
-      });
+      } satisfies MissionList);
     }),
   );
 
@@ -123,7 +131,7 @@ export function readRoutes(deps: ReadRouteDeps): Router {
         updated_at: result.updated_at,
         last_position: result.last_position,
         as_of_position,
-      });
+      } satisfies Budget);
     }),
   );
 
@@ -153,7 +161,7 @@ export function readRoutes(deps: ReadRouteDeps): Router {
             : null,
         as_of_position,
         now: now.toISOString(),
-      });
+      } satisfies Approvals);
     }),
   );
 
@@ -172,7 +180,7 @@ export function readRoutes(deps: ReadRouteDeps): Router {
         status_counts: result.status_counts,
         outcomes: windows.map((window) => outcomeWindow(window, result.outcomes)),
         rejections: result.rejections,
-      });
+      } satisfies MissionHealth);
     }),
   );
 
@@ -202,7 +210,7 @@ export function readRoutes(deps: ReadRouteDeps): Router {
         registered_at: session.registered_at,
         updated_at: session.updated_at,
         as_of_position,
-      });
+      } satisfies VpSession);
     }),
   );
 
@@ -217,7 +225,7 @@ export function readRoutes(deps: ReadRouteDeps): Router {
       res.json({
         head_position: head,
         projections: statuses.map((s) => ({ ...s, lag: Math.max(0, head - s.position) })),
-      });
+      } satisfies Projections);
     }),
   );
 

@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
 import type { ReadModels } from '../read-models/read-models.ts';
 import type { EventStore } from '../store/port.ts';
+import type { NotReady, Ready } from './response-schemas/index.ts';
 
 /** How long `readyz` waits for the store unless told otherwise (`LEDGER_READYZ_TIMEOUT_MS`). */
 export const DEFAULT_READYZ_TIMEOUT_MS = 1_000;
@@ -35,7 +36,7 @@ export function readiness(
         store: { status: 'up', latency_ms: performance.now() - started },
         projections,
         ...(stalled.length === 0 ? {} : { stalled }),
-      });
+      } satisfies Ready);
       return;
     }
     res.status(503).json({
@@ -47,7 +48,7 @@ export function readiness(
         message: 'The event store is unreachable.',
         details: { timeout_ms: timeoutMs },
       },
-    });
+    } satisfies NotReady);
   };
 }
 

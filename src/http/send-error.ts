@@ -1,6 +1,7 @@
 import type { Response } from 'express';
 import type { LedgerError } from '../errors.ts';
 import { errorStatus } from './error-status.ts';
+import type { ErrorBody } from './response-schemas/index.ts';
 
 /** The one error body: `{ error: { code, message, details } }`. */
 export function sendError(res: Response, error: LedgerError): void {
@@ -10,5 +11,5 @@ export function sendError(res: Response, error: LedgerError): void {
   else if (errorStatus[error.code] === 503) res.setHeader('Retry-After', '1');
   res.status(errorStatus[error.code]).json({
     error: { code: error.code, message: error.message, details: error.details },
-  });
+  } satisfies ErrorBody);
 }
