@@ -99,7 +99,7 @@ export default {
       severity: 'error',
       from: { path: '^src/ledger/' },
       to: {
-        path: '^src/(store|read-models|subscriptions)/',
+        path: '^src/(store|read-models)/',
         pathNot: '^src/store/port\\.ts$',
       },
     },
@@ -118,7 +118,7 @@ export default {
       severity: 'error',
       from: { path: '^src/http/' },
       to: {
-        path: '^src/(read-models|subscriptions)/',
+        path: '^src/read-models/',
         pathNot: '^src/read-models/(read-models|queries)\\.ts$',
       },
     },
@@ -157,9 +157,9 @@ export default {
     },
     {
       name: 'read-side-imports-no-ledger-or-http',
-      comment: 'Read models and subscriptions follow the log; they never call the ledger or http.',
+      comment: 'The read side follows the log; it never calls the ledger or http.',
       severity: 'error',
-      from: { path: '^src/(read-models|subscriptions)/' },
+      from: { path: '^src/read-models/' },
       to: { path: '^src/(ledger|http)/' },
     },
     {

@@ -160,11 +160,63 @@ async function missionsFixture(
   return { ids, callback };
 }
 
+/** How the ledger's processes are laid out for a row of the benchmark. */
+interface Layout {
+  name: string;
+  /** Processes to start: the first serves HTTP. `args` after the node binary. */
+  processes: string[][];
+  /** Projections whose lag is awaited after the run (none for a ledger without a read side). */
+  projections: boolean;
+}
+
+const LEDGER = ['bin/ledger.js'];
+const LAYOUTS: Layout[] = [
+  {
+    name: 'ledger serve, the five projections live in it',
+    processes: [[...LEDGER, 'serve']],
+    projections: true,
+  },
+  {
+    name: 'ledger serve, ten projections live in it (the five and a copy of each)',
+    processes: [['--import', 'tsx', 'bench/serve-with-copies.ts']],
+    projections: true,
+  },
+  {
+    name: 'ledger serve --no-projections + ledger projector (two processes)',
+    processes: [
+      [...LEDGER, 'serve', '--no-projections'],
+      [...LEDGER, 'projector'],
+    ],
+    projections: true,
+  },
+  {
+    name: 'ledger serve --no-projections alone (no read side: the command path only)',
+    processes: [[...LEDGER, 'serve', '--no-projections']],
+    projections: false,
+  },
+];
+
+/** Waits until every projection has caught up with the log head; returns how long that took. */
+async function catchUpMs(base: string): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    const res = await fetch(`${base}/v1/projections`, {
+      headers: { authorization: `Bearer ${OPERATOR}` },
+    });
+    const body = (await res.json()) as { projections: { lag: number; status: string }[] };
+    if (body.projections.some((p) => p.status === 'stalled')) {
+      throw new Error(`a projection stalled: ${JSON.stringify(body)}`);
+    }
+    if (body.projections.every((p) => p.lag === 0)) return performance.now() - started;
+    if (performance.now() - started > 120_000) throw new Error('projections did not catch up');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** Lifecycle callbacks/s and latency through the whole API on PostgreSQL, beside bare express. */
 export async function benchApiCallbacks(): Promise<void> {
   const admin = new pg.Client({ connectionString: BENCH_PG_URL });
   await admin.connect();
-  const schema = `bench_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
   const dir = await mkdtemp(join(tmpdir(), 'ledger-bench-'));
   const tokensFile = join(dir, 'tokens.json');
   const dispatch = JSON.parse(
@@ -177,31 +229,6 @@ export async function benchApiCallbacks(): Promise<void> {
       { token: FACTORY, role: 'factory', instance_id: dispatch.target_instance_id },
     ]),
   );
-  const storeUrl = new URL(BENCH_PG_URL);
-  storeUrl.searchParams.set('schema', schema);
-  const ledgerPort = await freePort();
-  const ledger = spawn(
-    process.execPath,
-    [
-      // BENCH_PROFILE=dir: write a CPU profile of the ledger process there, to see where time goes.
-      ...(process.env.BENCH_PROFILE
-        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
-        : []),
-      'bin/ledger.js',
-      'serve',
-    ],
-    {
-      env: {
-        ...process.env,
-        PORT: String(ledgerPort),
-        LEDGER_STORE: storeUrl.toString(),
-        LEDGER_TOKENS_FILE: tokensFile,
-        LOG_LEVEL: 'info',
-        LEDGER_ENV: 'staging',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
   const barePort = await freePort();
   // The baseline runs as the ledger does: compiled while the build is fresh, else through tsx.
   const { buildIsFresh } = await import('../bin/build-stamp.js');
@@ -213,49 +240,105 @@ export async function benchApiCallbacks(): Promise<void> {
     env: { ...process.env, PORT: String(barePort) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  const bareUrl = `http://127.0.0.1:${barePort}`;
+  await waitForHealth(`${bareUrl}/none`, bare).catch(() => undefined);
+  const only = process.env.BENCH_LAYOUTS?.split(',').map(Number);
   const rows: string[] = [];
+  const layoutRows: string[] = [];
   let goal = '';
+  const ratesAt64 = new Map<string, number>();
   try {
-    const ledgerUrl = `http://127.0.0.1:${ledgerPort}`;
-    const bareUrl = `http://127.0.0.1:${barePort}`;
-    await waitForHealth(`${ledgerUrl}/v1/healthz`, ledger);
-    await waitForHealth(`${bareUrl}/none`, bare).catch(() => undefined);
-    const { callback } = await missionsFixture(ledgerUrl);
-    let offset = 0;
-    for (const c of CONNECTIONS) {
-      const base = offset;
-      const api = await run(
-        `ledger, ${c} connections`,
-        ledgerUrl,
-        c,
-        (i) => callback(base + i),
-        FACTORY,
+    for (const [index, layout] of LAYOUTS.entries()) {
+      if (only !== undefined && !only.includes(index)) continue;
+      const schema = `bench_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+      const storeUrl = new URL(BENCH_PG_URL);
+      storeUrl.searchParams.set('schema', schema);
+      const ledgerPort = await freePort();
+      const env = {
+        ...process.env,
+        LEDGER_STORE: storeUrl.toString(),
+        LEDGER_TOKENS_FILE: tokensFile,
+        LOG_LEVEL: 'info',
+        LEDGER_ENV: 'staging',
+      };
+      const children = layout.processes.map((args, i) =>
+        spawn(
+          process.execPath,
+          [
+            // BENCH_PROFILE=dir: CPU profiles of the ledger's processes there.
+            ...(process.env.BENCH_PROFILE
+              ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
+              : []),
+            ...args,
+          ],
+          {
+            env: { ...env, PORT: i === 0 ? String(ledgerPort) : '0' },
+            stdio: ['ignore', 'ignore', 'inherit'],
+          },
+        ),
       );
-      offset += 10_000_000;
-      const baseline = await run(`bare express, ${c} connections`, bareUrl, c, (i) => callback(i));
-      for (const m of [api, baseline]) {
-        console.log(
-          `${m.label.padEnd(32)} ${fmt(m.rate).padStart(8)} req/s  p50 ${fmt(m.p50, 1)} ms  p99 ${fmt(m.p99, 1)} ms  non-2xx ${m.non2xx}  errors ${m.errors}`,
-        );
-      }
-      if (api.non2xx > 0 || api.errors > 0)
-        throw new Error(`the ledger answered ${api.non2xx} non-2xx and ${api.errors} errors`);
-      rows.push(
-        `| ${c} | ${fmt(api.rate)} | ${fmt(api.p50, 1)} / ${fmt(api.p99, 1)} | ${fmt(baseline.rate)} | ${fmt(baseline.p50, 1)} / ${fmt(baseline.p99, 1)} | ${fmt((100 * api.rate) / baseline.rate, 0)}% |`,
-      );
-      if (c === 64) {
-        const share = api.rate / baseline.rate;
-        goal = `Goal at 64 connections: ≥ 40% of the bare express rate (measured ${fmt(100 * share, 0)}%: ${share >= 0.4 ? 'met' : 'NOT met'}) and p99 < 50 ms (measured ${fmt(api.p99, 1)} ms: ${api.p99 < 50 ? 'met' : 'NOT met'}).`;
+      try {
+        const ledgerUrl = `http://127.0.0.1:${ledgerPort}`;
+        await waitForHealth(`${ledgerUrl}/v1/healthz`, children[0]!);
+        const { callback } = await missionsFixture(ledgerUrl);
+        if (layout.projections) await catchUpMs(ledgerUrl);
+        let offset = 0;
+        for (const c of index === 0 ? CONNECTIONS : [64]) {
+          const base = offset;
+          const api = await run(
+            `ledger, ${c} connections`,
+            ledgerUrl,
+            c,
+            (i) => callback(base + i),
+            FACTORY,
+          );
+          offset += 10_000_000;
+          const lagMs = layout.projections ? await catchUpMs(ledgerUrl) : undefined;
+          const baseline = await run(`bare express, ${c} connections`, bareUrl, c, (i) =>
+            callback(i),
+          );
+          for (const m of [api, baseline]) {
+            console.log(
+              `${m.label.padEnd(32)} ${fmt(m.rate).padStart(8)} req/s  p50 ${fmt(m.p50, 1)} ms  p99 ${fmt(m.p99, 1)} ms  non-2xx ${m.non2xx}  errors ${m.errors}`,
+            );
+          }
+          if (api.non2xx > 0 || api.errors > 0)
+            throw new Error(`the ledger answered ${api.non2xx} non-2xx and ${api.errors} errors`);
+          const share = `${fmt((100 * api.rate) / baseline.rate, 0)}%`;
+          const lag = lagMs === undefined ? 'no read side' : `${fmt(lagMs, 0)} ms`;
+          if (index === 0) {
+            rows.push(
+              `| ${c} | ${fmt(api.rate)} | ${fmt(api.p50, 1)} / ${fmt(api.p99, 1)} | ${fmt(baseline.rate)} | ${fmt(baseline.p50, 1)} / ${fmt(baseline.p99, 1)} | ${share} | ${lag} |`,
+            );
+          }
+          if (c === 64) {
+            ratesAt64.set(layout.name, api.rate);
+            layoutRows.push(
+              `| ${layout.name} | ${fmt(api.rate)} | ${fmt(api.p50, 1)} / ${fmt(api.p99, 1)} | ${fmt(baseline.rate)} | ${share} | ${lag} |`,
+            );
+            if (index === 0) {
+              const ratio = api.rate / baseline.rate;
+              goal = `Goal at 64 connections, every projection live in the serving process: ≥ 60% of the bare express rate (measured ${fmt(100 * ratio, 0)}%: ${ratio >= 0.6 ? 'met' : 'NOT met'}) and p99 < 35 ms (measured ${fmt(api.p99, 1)} ms: ${api.p99 < 35 ? 'met' : 'NOT met'}).`;
+            }
+          }
+        }
+      } finally {
+        await Promise.all(children.map(stop));
+        await admin.query(`drop schema if exists ${schema} cascade`);
+        await admin.query(`drop schema if exists ${schema}_read_models cascade`);
       }
     }
   } finally {
-    await Promise.all([stop(ledger), stop(bare)]);
-    // The log, and the read models `ledger serve` built beside it.
-    await admin.query(`drop schema if exists ${schema} cascade`);
-    await admin.query(`drop schema if exists ${schema}_read_models cascade`);
+    await stop(bare);
     await admin.end();
     await rm(dir, { recursive: true, force: true });
   }
+  const five = ratesAt64.get(LAYOUTS[0]!.name);
+  const ten = ratesAt64.get(LAYOUTS[1]!.name);
+  const cost =
+    five !== undefined && ten !== undefined
+      ? `Goal for adding projections: ten live projections at ≥ 85% of the rate with five (measured ${fmt((100 * ten) / five, 0)}%: ${ten / five >= 0.85 ? 'met' : 'NOT met'}).`
+      : '';
   const machine = await machineDescription();
   await writeSection(
     'api-callbacks',
@@ -265,14 +348,25 @@ export async function benchApiCallbacks(): Promise<void> {
 process on PostgreSQL (logging at \`info\`), with ${MISSIONS} missions dispatched and accepted beforehand; autocannon posts
 \`mission.progress\` callbacks (about 900 bytes, each with a new idempotency key) round-robin over the missions, so every
 request is authenticated, parsed, validated, decided against the mission's folded stream and appended. The baseline is a
-bare express 5 endpoint in its own process that parses the same JSON bodies and answers 201. Both run ${compiled ? 'the compiled build (dist/), as `ledger` does after `npm install`' : 'the TypeScript sources through tsx (the build in dist/ was missing or stale)'}. ${SECONDS} s per cell; every
-ledger answer was a 2xx.
+bare express 5 endpoint in its own process that parses the same JSON bodies and answers 201, measured right after each
+ledger cell. Both run ${compiled ? 'the compiled build (dist/), as `ledger` does after `npm install`' : 'the TypeScript sources through tsx (the build in dist/ was missing or stale)'}. ${SECONDS} s per cell; every
+ledger answer was a 2xx. "Read models caught up" is how long after the cell the projections took to reach the log head
+(polled through \`GET /v1/projections\`): a rate bought by letting the read side fall behind would show there.
 
-| connections | ledger req/s | ledger p50 / p99 ms | bare express req/s | bare p50 / p99 ms | ledger ÷ bare |
-| ---: | ---: | ---: | ---: | ---: | ---: |
+| connections | ledger req/s | ledger p50 / p99 ms | bare express req/s | bare p50 / p99 ms | ledger ÷ bare | read models caught up |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 ${rows.join('\n')}
 
 ${goal}
+
+Layouts at 64 connections, each on a fresh schema (the ten-projection row runs \`bench/serve-with-copies.ts\`, \`ledger serve\`
+with a renamed copy of each projection, through tsx):
+
+| layout | ledger req/s | p50 / p99 ms | bare express req/s | ledger ÷ bare | read models caught up |
+| --- | ---: | ---: | ---: | ---: | ---: |
+${layoutRows.join('\n')}
+
+${cost}
 
 ${machine.join('\n')}`,
   );

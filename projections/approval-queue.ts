@@ -10,7 +10,7 @@ import {
   missionIdOfStream,
   parseEventData,
   type Lookup,
-  type Projection,
+  type ProjectionFold,
   type RowChange,
 } from './projection.ts';
 
@@ -60,7 +60,7 @@ const lifecycleTypes: ReadonlySet<string> = new Set(lifecycleEventTypeSchema.opt
  * `blocked` and leaves it with the first that reports another status (back to running, or a final
  * status, which also closes it for good).
  */
-export const approvalQueueProjection: Projection<ApprovalQueueTables> = {
+export const approvalQueueProjection: ProjectionFold<ApprovalQueueTables> = {
   name: NAME,
   version: 1,
   tables: {

@@ -11,7 +11,7 @@ import {
   missionIdOfStream,
   parseEventData,
   type Lookup,
-  type Projection,
+  type ProjectionFold,
   type RowChange,
 } from './projection.ts';
 
@@ -91,7 +91,7 @@ export function budgetRow(
  * `budgets`: created by `mission.dispatched` (zero usage), updated by every accepted lifecycle
  * event (usage is cumulative, so the latest report is the usage), as the mission fold does.
  */
-export const budgetsProjection: Projection<BudgetTables> = {
+export const budgetsProjection: ProjectionFold<BudgetTables> = {
   name: NAME,
   version: 1,
   tables: {

@@ -15,7 +15,7 @@ import { missionHealthProjection } from './mission-health.ts';
 import { missionStateProjection } from './mission-state.ts';
 import { vpSessionsProjection } from './vp-sessions.ts';
 
-/** Every projection, for the runner and for `ledger replay --verify`. */
+/** Every projection, for the projection engine, `ledger replay --verify` and rebuilds. */
 export const projections = [
   missionStateProjection,
   budgetsProjection,

@@ -17,7 +17,7 @@ import {
   rowKey,
   utcHour,
   type Lookup,
-  type Projection,
+  type ProjectionFold,
   type RowChange,
 } from './projection.ts';
 import { REJECTIONS_STREAM } from '../schemas/streams.ts';
@@ -149,7 +149,7 @@ function rejections(event: StoredEvent, lookup: Lookup<MissionHealthTables>): Ch
  * per type per UTC hour. Follows the mission fold: a second dispatch and anything after the
  * first final event leave the buckets alone.
  */
-export const missionHealthProjection: Projection<MissionHealthTables> = {
+export const missionHealthProjection: ProjectionFold<MissionHealthTables> = {
   name: NAME,
   version: 1,
   tables: {

@@ -17,7 +17,7 @@ import {
   foldingEvent,
   missionIdOfStream,
   type Lookup,
-  type Projection,
+  type ProjectionFold,
   type RowChange,
 } from './projection.ts';
 
@@ -185,7 +185,7 @@ export function missionStateOfRow(row: MissionStateRow, dispatch: MissionDispatc
  * mission and are ignored. Events the fold ignores (a second dispatch, anything before the
  * dispatch) change nothing.
  */
-export const missionStateProjection: Projection<MissionStateTables> = {
+export const missionStateProjection: ProjectionFold<MissionStateTables> = {
   name: NAME,
   // 2: the dispatch moved out of the state row into `mission_dispatches`.
   version: 2,

@@ -50,10 +50,10 @@ export interface RowRef<Tables> {
  * const model = replayProjection(missionStateProjection, events);
  * lookupIn(model)('mission_state', 'msn_1')?.status; // 'running'
  */
-export interface Projection<Tables> {
+export interface ProjectionFold<Tables> {
   /** The read model's name; also the prefix of its tables. */
   readonly name: string;
-  /** Bumped when the rows change meaning: the runner then rebuilds from position 0. */
+  /** Bumped when the rows change meaning: tables built by another version stall until rebuilt. */
   readonly version: number;
   readonly tables: { readonly [T in keyof Tables & string]: TableSpec<Tables[T]> };
   /** True for the event types that can change this projection's rows. */
@@ -143,7 +143,7 @@ export function applyChanges<Tables>(
  * projection does not handle are skipped.
  */
 export function replayProjection<Tables>(
-  projection: Projection<Tables>,
+  projection: ProjectionFold<Tables>,
   events: Iterable<StoredEvent>,
   model: ReadModel = emptyReadModel(),
 ): ReadModel {

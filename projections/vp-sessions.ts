@@ -8,7 +8,7 @@ import {
   parseEventData,
   rowKey,
   type Lookup,
-  type Projection,
+  type ProjectionFold,
   type RowChange,
 } from './projection.ts';
 
@@ -70,7 +70,7 @@ function bindingOf(event: StoredEvent): MissionBoundData {
  * `vp_session.mission_bound` events state the same binding again after their dispatch; a binding
  * already recorded for its mission changes nothing, so each mission counts once.
  */
-export const vpSessionsProjection: Projection<VpSessionTables> = {
+export const vpSessionsProjection: ProjectionFold<VpSessionTables> = {
   name: NAME,
   version: 2,
   tables: {

@@ -4,7 +4,8 @@ import { runEventsTail } from './events-tail.ts';
 import { runMigrate } from './migrate.ts';
 import { runMissionsList, runMissionsShow } from './missions.ts';
 import { packageVersion } from './package-version.ts';
-import { runProjectionStatus, runRebuild } from './projections.ts';
+import { runProjectionStatus, runRebuild, runRetry } from './projections.ts';
+import { runProjector } from './projector.ts';
 import { runReplay } from './replay.ts';
 import { runServe } from './serve.ts';
 import { runTokensAdd } from './tokens-add.ts';
@@ -18,7 +19,18 @@ const program = new Command()
 program
   .command('serve')
   .description('start the HTTP API (configured by PORT, HOST, LEDGER_STORE, LEDGER_ENV, ...)')
+  .option(
+    '--no-projections',
+    'serve commands and reads without running the projections: a `ledger projector` writes the read models (PostgreSQL only)',
+  )
   .action(runServe);
+
+program
+  .command('projector')
+  .description(
+    'run the projections alone, without the HTTP API: one process per read-model schema leads, the others stand by and take over (PostgreSQL only)',
+  )
+  .action(runProjector);
 
 program
   .command('migrate')
@@ -58,6 +70,13 @@ projectionsCommand
     'rebuild one projection blue/green: the live tables keep serving until the new ones have caught up, then swap',
   )
   .action(runRebuild);
+projectionsCommand
+  .command('retry')
+  .argument('<name>', 'a stalled projection')
+  .description(
+    'clear the stall of a projection (after fixing what made it stall): the running projector applies its parked event again',
+  )
+  .action(runRetry);
 
 /** The options of the commands that read from a running `ledger serve` over its HTTP API. */
 const serverOptions = (command: Command) =>

@@ -1,6 +1,6 @@
 import { projectionNamed, pureProjections } from '../read-models/read-models.ts';
 import { rebuildProjection } from '../read-models/rebuild.ts';
-import { readCheckpoints } from '../subscriptions/checkpoint-tables.ts';
+import { clearStalls, readCheckpoints } from '../read-models/checkpoints.ts';
 import { openReadSide } from './open-read-side.ts';
 import { progressOnTerminal } from './progress.ts';
 
@@ -52,6 +52,27 @@ export async function runProjectionStatus(): Promise<void> {
       );
     }
     process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    await side.close();
+  }
+}
+
+/** `ledger projections retry NAME`: clears a stall, so the projector applies the parked event again. */
+export async function runRetry(name: string): Promise<void> {
+  projectionNamed(name);
+  const side = await openReadSide();
+  try {
+    const before = (await readCheckpoints(side.db, side.schema, [name])).get(name);
+    if (before?.status !== 'stalled') {
+      process.stdout.write(
+        `${name} is not stalled (${before?.status ?? 'not built'}): nothing to retry\n`,
+      );
+      return;
+    }
+    await clearStalls(side.db, side.schema, [name]);
+    process.stdout.write(
+      `${name}: stall at position ${before.position} cleared; the projector retries the parked event (watch: ledger projections status)\n`,
+    );
   } finally {
     await side.close();
   }

@@ -10,9 +10,12 @@ import { TokenAuthenticator } from '../http/auth.ts';
 import { loadTokens, type LoadedTokens } from './tokens.ts';
 import { bindPort, serveWith } from './bind-port.ts';
 import { refuseUnsafeStore } from './unsafe-store.ts';
+import { refuseEmbeddedProjector } from './projector.ts';
 import { createLogger } from '../logger.ts';
 import { openReadModelDatabase } from '../read-models/open-read-models.ts';
 import { ReadModels } from '../read-models/read-models.ts';
+import type { AnyTables } from '../read-models/read-model-tables.ts';
+import type { ProjectionFold } from '../../projections/projection.ts';
 import {
   DEFAULT_PG_DEADLINES,
   describeConnectFailure,
@@ -30,6 +33,7 @@ function banner(
   version: string,
   tokens: LoadedTokens,
   readModels: string,
+  runProjections: boolean,
 ): string {
   const location = parseStoreUrl(config.LEDGER_STORE);
   const durability =
@@ -44,6 +48,12 @@ function banner(
     ['url', url],
     ['store', `${redactStoreUrl(config.LEDGER_STORE)} (${durability})`],
     ['read models', readModels],
+    [
+      'projections',
+      runProjections
+        ? 'run here (one process of those sharing the read models leads)'
+        : 'run elsewhere: `ledger projector` (--no-projections)',
+    ],
     ['environment', config.LEDGER_ENV],
     ['max event size', `${config.LEDGER_MAX_EVENT_BYTES} bytes`],
     ['max body size', `${config.LEDGER_BODY_LIMIT} bytes`],
@@ -74,6 +84,13 @@ function explainReadModelsFailure(error: unknown, config: LedgerConfig): unknown
     : new LedgerError(failure.code, failure.message, {}, { cause: error });
 }
 
+export interface ServeOptions {
+  /** False: `--no-projections`, a projector elsewhere writes the read models. */
+  projections?: boolean;
+  /** The projections to run and read; default every one the ledger serves. */
+  folds?: readonly ProjectionFold<AnyTables>[];
+}
+
 /**
  * `ledger serve`: check the configuration, bind the port, open the store (migrating it) and the
  * read models, then serve HTTP. A start step that fails closes everything opened before it, in
@@ -82,9 +99,11 @@ function explainReadModelsFailure(error: unknown, config: LedgerConfig): unknown
  * in-flight requests and appends finish (each bounded by its deadline), then close the store.
  * Shutdown never waits on a client.
  */
-export async function runServe(): Promise<void> {
+export async function runServe(options: ServeOptions = {}): Promise<void> {
   const config = loadConfig();
   refuseUnsafeStore(config);
+  const runProjections = options.projections !== false;
+  if (!runProjections) refuseEmbeddedProjector(config, 'ledger serve --no-projections');
   const logger = createLogger(config.LOG_LEVEL);
   const version = await packageVersion();
   const tokens = await loadTokens(config);
@@ -122,6 +141,8 @@ export async function runServe(): Promise<void> {
       schema: target.schema,
       closeDb: target.close,
       logger,
+      runProjections,
+      ...(options.folds === undefined ? {} : { folds: options.folds }),
     });
     // Stopping the read models closes their database, even after a start that failed half-way.
     const models = readModels;
@@ -160,7 +181,7 @@ export async function runServe(): Promise<void> {
   serveWith(server, app);
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
-  process.stderr.write(banner(url, config, version, tokens, readModelsAt));
+  process.stderr.write(banner(url, config, version, tokens, readModelsAt, runProjections));
   logger.info(
     { url, store: redactStoreUrl(config.LEDGER_STORE), env: config.LEDGER_ENV },
     'listening',

@@ -282,7 +282,7 @@ export const operations: Operation[] = [
     tags: ['operations'],
     summary: "Read the projections' status",
     description:
-      "Each projection's runner status, the log's head and each one's lag. Roles: operator, auditor.",
+      "Each projection's status and checkpoint, the log's head and each one's lag. Roles: operator, auditor.",
     responses: {
       '200': json(projectionsSchema, 'Status.'),
       ...errors(400, 401, 403),

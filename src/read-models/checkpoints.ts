@@ -1,4 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { LedgerError } from '../errors.ts';
 import type { Position, StoredEvent } from '../store/port.ts';
 
 /** A projection's lifecycle state as recorded in `projection_checkpoints.status`. */
@@ -12,7 +13,7 @@ export interface CheckpointRow {
   error: string | null;
   /**
    * Bumped when the projection's tables are replaced wholesale (a blue/green rebuild swap). A
-   * runner's compare-and-set includes it, so a runner that cached the old tables loses ownership
+   * engine's compare-and-set includes it, so an engine that cached the old tables loses ownership
    * instead of writing on top of the new ones with a stale cache.
    */
   generation: number;
@@ -60,7 +61,7 @@ export async function readCheckpoint<DB>(
 
 /**
  * The checkpoints of `names` in `schema`, by name; absent when never built there (no row, or no
- * checkpoint table at all). `forUpdate` row-locks them in name order, which holds their runners
+ * checkpoint table at all). `forUpdate` row-locks them in name order, which holds the engine writing them
  * before their next batch until the transaction ends.
  */
 export async function readCheckpoints<DB>(
@@ -95,39 +96,144 @@ export async function readCheckpoints<DB>(
 }
 
 /**
- * Moves the checkpoint from `from` to `to` (compare-and-set on position and generation) and marks
- * it running, together with a batch's `writes`, in one statement: the move is a data-modifying CTE
- * and each write is gated on it having moved, so a checkpoint that was not at `from` writes
- * nothing. Returns false when the row was not at `from` in `generation`: someone else advanced it
- * or swapped the tables, so this runner no longer owns it. The update row-locks the checkpoint
- * until the transaction ends, serialising writers.
- *
- * Alone, the statement is its own transaction: one round trip per batch. The transaction (this
- * one, or the caller's) does not wait for the WAL flush (`synchronous_commit = off` for it): a read
- * model is derived data, and a batch lost in a crash rolls back with its checkpoint and is applied
- * again.
+ * A projection's checkpoint move in a flush: compare-and-set from `from` (position and
+ * generation) to `to`, with `status`, and the row writes that take effect only if it moved.
+ * `stall` parks the event the projection could not apply and records why, in the same move.
  */
-export async function advanceCheckpoint<DB>(
+export interface CheckpointMove {
+  name: string;
+  from: { position: Position; generation: number };
+  to: Position;
+  /** `running` for live serving, `stopped` for a catch-up; a `stall` makes it `stalled`. */
+  status: 'running' | 'stopped';
+  stall?: { event: StoredEvent; error: string; attempts: number };
+  /** Row writes, each gated on `gate` (the move happened). */
+  writes: (gate: RawBuilder<unknown>) => Iterable<RawBuilder<unknown>>;
+}
+
+/**
+ * Moves several projections' checkpoints, with their row writes and parked events, in one
+ * statement: each move is a data-modifying CTE and each of its writes is gated on it, so a
+ * checkpoint that was not at `from` (in its generation) writes nothing, and the others commit.
+ * Returns, per move, whether it happened: false means someone else advanced the checkpoint or
+ * swapped the tables, and the caller no longer owns that projection's rows.
+ *
+ * One round trip and one implicit transaction for a whole batch of every projection. The
+ * transaction does not wait for the WAL flush (`synchronous_commit = off`): a read model is
+ * derived data, and a batch lost in a crash rolls back with its checkpoints and is applied again.
+ * Each update row-locks its checkpoint until the statement ends, serialising writers.
+ */
+export async function moveCheckpoints<DB>(
+  db: Kysely<DB>,
+  schema: string,
+  moves: readonly CheckpointMove[],
+): Promise<boolean[]> {
+  if (moves.length === 0) return [];
+  const checkpoints = table(schema, 'projection_checkpoints');
+  const ctes: RawBuilder<unknown>[] = [];
+  moves.forEach((move, i) => {
+    const moved = sql.id(`moved_${i}`);
+    const status = move.stall === undefined ? move.status : 'stalled';
+    ctes.push(sql`${moved} as (
+      update ${checkpoints}
+         set position = ${move.to}, status = ${status}, error = ${move.stall?.error ?? null},
+             updated_at = now()
+       where name = ${move.name} and position = ${move.from.position}
+         and generation = ${move.from.generation}
+      returning 1)`);
+    const gate = sql`exists (select from ${moved})`;
+    let w = 0;
+    for (const write of move.writes(gate)) {
+      ctes.push(sql`${sql.id(`write_${i}_${w}`)} as (${write})`);
+      w += 1;
+    }
+    if (move.stall !== undefined) {
+      ctes.push(
+        sql`${sql.id(`parked_${i}`)} as (${parkStatement(schema, move.name, move.stall, gate)})`,
+      );
+    }
+  });
+  const counts = moves.map((_, i) => sql`(select count(*) from ${sql.id(`moved_${i}`)})::int`);
+  const { rows } = await sql<{ moved: number[] }>`
+    with ${sql.join(ctes)}
+    select array[${sql.join(counts)}] as moved,
+           set_config('synchronous_commit', 'off', true) as synchronous_commit`.execute(db);
+  const moved = rows[0]?.moved ?? [];
+  return moves.map((_, i) => Number(moved[i] ?? 0) === 1);
+}
+
+/**
+ * One projection's checkpoint move and row writes as a transaction of several statements, for
+ * bulk catch-ups whose writes are too large to build at once: the writes are built one statement
+ * at a time. Throws PROJECTION_LAGGING when the checkpoint was not at `from`. The transaction does
+ * not wait for the WAL flush: the schema is a scratch copy, rebuilt rather than recovered.
+ */
+export async function moveCheckpointWithWrites(
+  db: Kysely<unknown>,
+  schema: string,
+  move: CheckpointMove,
+): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await sql`set local synchronous_commit = off`.execute(trx);
+    const [moved] = await moveCheckpoints(trx, schema, [{ ...move, writes: () => [] }]);
+    if (moved !== true) {
+      throw new LedgerError(
+        'PROJECTION_LAGGING',
+        `The checkpoint of ${move.name} in ${schema} moved: another process writes these tables.`,
+        { projection: move.name, schema },
+      );
+    }
+    for (const write of move.writes(sql`true`)) await write.execute(trx);
+  });
+}
+
+/** Marks stalled projections stopped again so the engine retries them (the position stays). */
+export async function clearStalls<DB>(
+  db: Kysely<DB>,
+  schema: string,
+  names: readonly string[],
+): Promise<void> {
+  await sql`
+    update ${table(schema, 'projection_checkpoints')}
+       set status = 'stopped', error = null, updated_at = now()
+     where name = any(${names}::text[]) and status = 'stalled'`.execute(db);
+}
+
+/** Records the version of a projection whose checkpoint is still at 0: its empty tables are that version's. */
+export async function adoptVersion<DB>(
   db: Kysely<DB>,
   schema: string,
   name: string,
-  from: { position: Position; generation: number },
-  to: Position,
-  writes: (gate: RawBuilder<unknown>) => RawBuilder<unknown>[] = () => [],
-): Promise<boolean> {
-  const gate = sql`exists (select from checkpoint)`;
-  const ctes = writes(gate).map((write, i) => sql`, ${sql.id(`write_${i}`)} as (${write})`);
-  const { rows } = await sql<{ moved: number }>`
-    with checkpoint as (
-      update ${table(schema, 'projection_checkpoints')}
-         set position = ${to}, status = 'running', error = null, updated_at = now()
-       where name = ${name} and position = ${from.position}
-         and generation = ${from.generation}
-      returning 1
-    )${sql.join(ctes, sql``)}
-    select (select count(*) from checkpoint)::int as moved,
-           set_config('synchronous_commit', 'off', true) as synchronous_commit`.execute(db);
-  return Number(rows[0]?.moved ?? 0) === 1;
+  version: number,
+): Promise<void> {
+  await sql`
+    update ${table(schema, 'projection_checkpoints')}
+       set version = ${version}
+     where name = ${name} and position = 0`.execute(db);
+}
+
+/**
+ * The swap of a blue/green rebuild, inside its transaction (which row-locked the checkpoint): the
+ * checkpoint moves to the new tables' position in a new generation and the code's version,
+ * clearing a stall and the parked events the rebuild got past. Returns the new generation.
+ */
+export async function swapCheckpoint<DB>(
+  trx: Kysely<DB>,
+  schema: string,
+  name: string,
+  position: Position,
+  version: number,
+): Promise<number> {
+  const { rows } = await sql<{ generation: string }>`
+    update ${table(schema, 'projection_checkpoints')}
+       set position = ${position}, generation = generation + 1, version = ${version},
+           status = case when status = 'stalled' then 'stopped' else status end,
+           error = null, updated_at = now()
+     where name = ${name}
+     returning generation::text as generation`.execute(trx);
+  await sql`delete from ${table(schema, 'projection_parked')}
+             where name = ${name} and position <= ${position}`.execute(trx);
+  return Number(rows[0]?.generation);
 }
 
 /** Sets the status (and error) without moving the position. */
@@ -144,23 +250,26 @@ export async function setCheckpointStatus<DB>(
      where name = ${name}`.execute(db);
 }
 
-/** Records a poison event; parking it again (after a retried start) adds to its attempts. */
-export async function parkEvent<DB>(
-  db: Kysely<DB>,
+/**
+ * Records a poison event, where `gate` holds; parking it again (after a retried start) adds to
+ * its attempts.
+ */
+function parkStatement(
   schema: string,
   name: string,
-  event: StoredEvent,
-  error: string,
-  attempts: number,
-): Promise<void> {
+  stall: { event: StoredEvent; error: string; attempts: number },
+  gate: RawBuilder<unknown>,
+): RawBuilder<unknown> {
   const parked = table(schema, 'projection_parked');
-  await sql`
+  return sql`
     insert into ${parked} (name, position, event, error, attempts)
-    values (${name}, ${event.position}, ${JSON.stringify(event)}::json, ${error}, ${attempts})
+    select ${name}, ${stall.event.position}, ${JSON.stringify(stall.event)}::json, ${stall.error},
+           ${stall.attempts}
+     where ${gate}
     on conflict (name, position) do update
        set error = excluded.error,
            attempts = ${parked}.attempts + excluded.attempts,
-           parked_at = now()`.execute(db);
+           parked_at = now()`;
 }
 
 /**

@@ -1,11 +1,6 @@
 import { createHash } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
-import {
-  byCodePoint,
-  keyOf,
-  snapshot,
-  type Projection as PureProjection,
-} from '../../projections/projection.ts';
+import { byCodePoint, keyOf, snapshot, type ProjectionFold } from '../../projections/projection.ts';
 import { canonicalJson, jsonDigest } from '../audit/canonical-json.ts';
 import { assertSchemaName } from '../schema-migrations/schema-name.ts';
 import { readModelTables, type AnyTables } from './read-model-tables.ts';
@@ -45,16 +40,16 @@ export async function* scanTable(
 
 /**
  * Reads a pure projection's tables back from `schema` in the shape of the projections'
- * {@link snapshot}. Equal to `snapshot(replayProjection(pure, events))` once a runner applied
+ * {@link snapshot}. Equal to `snapshot(replayProjection(pure, events))` once the engine applied
  * `events`. Loads everything: for tests and small models; {@link compareReadModels} streams.
  */
 export async function readModelSnapshot<Tables>(
   db: Kysely<unknown>,
   schema: string,
-  pure: PureProjection<Tables>,
+  pure: ProjectionFold<Tables>,
 ): Promise<ReadModelSnapshot> {
   const model = new Map<string, Map<string, unknown>>();
-  const any = pure as unknown as PureProjection<AnyTables>;
+  const any = pure as unknown as ProjectionFold<AnyTables>;
   for (const [table, name] of readModelTables(any)) {
     const rows = new Map<string, unknown>();
     for await (const { key, row } of scanTable(db, schema, name)) {
@@ -123,7 +118,7 @@ export async function compareReadModels(
   db: Kysely<unknown>,
   liveSchema: string,
   rebuiltSchema: string,
-  pure: PureProjection<AnyTables>,
+  pure: ProjectionFold<AnyTables>,
   maxDifferences = 20,
 ): Promise<TableComparison[]> {
   const out: TableComparison[] = [];

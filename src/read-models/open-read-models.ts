@@ -20,7 +20,7 @@ export interface ReadModelDatabase {
   description: string;
 }
 
-/** Connections of a read-model pool: one held by each runner, the rest for reads. */
+/** Connections of a read-model pool: one held by the projection engine, the rest for its batches and the reads. */
 const POOL_SIZE = 16;
 
 /**

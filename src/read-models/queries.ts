@@ -46,7 +46,7 @@ export interface Page<Row> {
 }
 
 /**
- * Runs `read` and the read of `projection`'s checkpoint in one REPEATABLE READ snapshot: a runner
+ * Runs `read` and the read of `projection`'s checkpoint in one REPEATABLE READ snapshot: the engine
  * commits its rows and its checkpoint together, so both reads see the same batches.
  */
 export async function atCheckpoint<T>(

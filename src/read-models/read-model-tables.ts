@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
-import type { Projection as PureProjection } from '../../projections/projection.ts';
+import type { ProjectionFold } from '../../projections/projection.ts';
 import { LedgerError } from '../errors.ts';
 import { assertSchemaName } from '../schema-migrations/schema-name.ts';
 
@@ -33,7 +33,7 @@ export function readModelTableName(projection: string, table: string): string {
 }
 
 /** Each table of a pure projection with its SQL table name. */
-export function readModelTables(pure: PureProjection<AnyTables>): Map<string, string> {
+export function readModelTables(pure: ProjectionFold<AnyTables>): Map<string, string> {
   const names = new Map<string, string>();
   for (const table of Object.keys(pure.tables)) {
     names.set(table, readModelTableName(pure.name, table));
@@ -67,7 +67,7 @@ export interface CreateTablesOptions {
 export async function createReadModelTables(
   db: Kysely<unknown>,
   schema: string,
-  pure: PureProjection<AnyTables>,
+  pure: ProjectionFold<AnyTables>,
   options: CreateTablesOptions = {},
 ): Promise<{ created: boolean }> {
   assertSchemaName(schema);
@@ -109,7 +109,7 @@ export async function createReadModelTables(
 export async function setTablesLogged(
   db: Kysely<unknown>,
   schema: string,
-  pure: PureProjection<AnyTables>,
+  pure: ProjectionFold<AnyTables>,
 ): Promise<void> {
   const names = [...readModelTables(pure).values()];
   const { rows } = await sql<{ name: string }>`

@@ -1,28 +1,31 @@
 import { sql, type Kysely } from 'kysely';
 import { projections } from '../../projections/index.ts';
-import type { Projection as PureProjection } from '../../projections/projection.ts';
+import type { ProjectionFold } from '../../projections/projection.ts';
 import { LedgerError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { EventStore, Position } from '../store/port.ts';
-import { readCheckpoint } from '../subscriptions/checkpoint-tables.ts';
+import { readCheckpoints, type CheckpointRow } from './checkpoints.ts';
 import {
-  ProjectionRunner,
-  type ProjectionRunnerStatus,
-} from '../subscriptions/projection-runner.ts';
+  ProjectionEngine,
+  setUpProjections,
+  type ProjectionEngineStatus,
+} from './projection-engine.ts';
 import { readModelTableName, type AnyTables } from './read-model-tables.ts';
-import { sqlReadModel } from './sql-read-model.ts';
 
 /** Every projection the ledger serves, by name. */
-export const pureProjections: readonly PureProjection<AnyTables>[] =
-  projections as unknown as readonly PureProjection<AnyTables>[];
+export const pureProjections: readonly ProjectionFold<AnyTables>[] =
+  projections as unknown as readonly ProjectionFold<AnyTables>[];
 
-/** The pure projection called `name`, or PROJECTION_NOT_FOUND listing the known ones. */
-export function projectionNamed(name: string): PureProjection<AnyTables> {
-  const found = pureProjections.find((p) => p.name === name);
+/** The projection called `name`, or PROJECTION_NOT_FOUND listing the known ones. */
+export function projectionNamed(
+  name: string,
+  folds: readonly ProjectionFold<AnyTables>[] = pureProjections,
+): ProjectionFold<AnyTables> {
+  const found = folds.find((p) => p.name === name);
   if (found === undefined) {
     throw new LedgerError('PROJECTION_NOT_FOUND', `No projection ${JSON.stringify(name)}.`, {
       projection: name,
-      known: pureProjections.map((p) => p.name),
+      known: folds.map((p) => p.name),
     });
   }
   return found;
@@ -36,16 +39,26 @@ export interface ReadModelsOptions {
   /** Closes `db` when it is the read models' own pool; absent when it is shared. */
   closeDb?: () => Promise<void>;
   logger?: Logger;
+  /** The projections; default every one the ledger serves. */
+  folds?: readonly ProjectionFold<AnyTables>[];
+  /**
+   * Run the projections in this process (default), or only read what a projector elsewhere
+   * (`ledger projector`, or another `ledger serve`) writes.
+   */
+  runProjections?: boolean;
   /** Events per batch. Default 500. */
   batchSize?: number;
-  /** How often stalled projections are checked for a rebuild or retry elsewhere. Default 2 s. */
+  /** How often the checkpoints are read for the status, and a standby tries the lock. Default 1 s. */
   watchMs?: number;
+  /** How often a read-your-writes wait reads the checkpoints when another process projects. Default 10 ms. */
+  pollMs?: number;
 }
 
 /**
- * The read models of a serving process: one {@link ProjectionRunner} per projection, each over a
- * {@link sqlReadModel}. It resumes a projection whose stall was cleared elsewhere (a blue/green
- * rebuild or `retryStalled` by another process), and answers read-your-writes waits.
+ * The read models of a process: the {@link ProjectionEngine} that writes them (unless
+ * `runProjections` is false), the status of every projection, and read-your-writes waits. A wait
+ * is answered by the engine when this process holds the projector lock, else by the checkpoints
+ * in the database, so it works whichever process projects.
  *
  * @example
  * const readModels = new ReadModels({ store, db, schema: 'ledger_read_models' });
@@ -55,10 +68,13 @@ export interface ReadModelsOptions {
 export class ReadModels {
   readonly db: Kysely<unknown>;
   readonly schema: string;
+  readonly folds: readonly ProjectionFold<AnyTables>[];
   private readonly options: ReadModelsOptions;
-  private readonly runners = new Map<string, ProjectionRunner<unknown>>();
+  private readonly engine: ProjectionEngine | undefined;
   private watch: NodeJS.Timeout | undefined;
   private started = false;
+  /** The checkpoints as last read, for the status of projections another process runs. */
+  private checkpoints = new Map<string, CheckpointRow>();
   /** Stalled projections already logged. */
   private readonly reported = new Set<string>();
 
@@ -66,33 +82,57 @@ export class ReadModels {
     this.options = options;
     this.db = options.db;
     this.schema = options.schema;
+    this.folds = options.folds ?? pureProjections;
+    this.engine =
+      options.runProjections === false
+        ? undefined
+        : new ProjectionEngine({
+            store: options.store,
+            db: options.db,
+            schema: options.schema,
+            folds: this.folds,
+            batchSize: options.batchSize ?? 500,
+            lockPollMs: options.watchMs ?? 1_000,
+          });
   }
 
-  /** Sets up every projection's tables and starts its runner (catch-up runs in the background). */
+  /** True when this process runs the projections (as the leader or a standby). */
+  get runsProjections(): boolean {
+    return this.engine !== undefined;
+  }
+
+  /** Sets up the tables and starts the engine (catch-up runs in the background). */
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    for (const pure of pureProjections) {
-      const runner = this.newRunner(pure);
-      this.runners.set(pure.name, runner);
-      await runner.start();
-    }
-    this.watch = setInterval(() => void this.resumeCleared(), this.options.watchMs ?? 2_000);
+    if (this.engine === undefined) await setUpProjections(this.db, this.schema, this.folds);
+    else await this.engine.start();
+    await this.readCheckpoints();
+    this.watch = setInterval(() => void this.watchCheckpoints(), this.options.watchMs ?? 1_000);
     this.watch.unref();
   }
 
-  /** Stops every runner (each finishes its batch), then closes the read models' own pool. */
+  /** Stops the engine (it finishes its batch), then closes the read models' own pool. */
   async stop(): Promise<void> {
     clearInterval(this.watch);
-    await Promise.all([...this.runners.values()].map((runner) => runner.stop()));
-    this.runners.clear();
+    await this.engine?.stop();
     if (this.started) await this.options.closeDb?.();
     this.started = false;
   }
 
-  /** Each projection's runner status, in serving order. */
-  status(): ProjectionRunnerStatus[] {
-    return [...this.runners.values()].map((runner) => runner.status());
+  /** Each projection's status: the engine's while it leads, else the checkpoints last read. */
+  status(): ProjectionEngineStatus[] {
+    if (this.engine?.isActive === true) return this.engine.status();
+    return this.folds.map((fold) => {
+      const c = this.checkpoints.get(fold.name);
+      return {
+        name: fold.name,
+        position: c?.position ?? 0,
+        status: c?.status ?? 'stopped',
+        error: c?.error ?? null,
+        active: false,
+      };
+    });
   }
 
   /**
@@ -101,91 +141,81 @@ export class ReadModels {
    * misses the caller's write.
    */
   async waitFor(name: string, position: Position, timeoutMs: number): Promise<void> {
-    const runner = this.runner(name);
+    projectionNamed(name, this.folds);
     const started = performance.now();
-    if (await runner.waitFor(position, timeoutMs)) return;
-    const status = runner.status();
+    let reached: CheckpointRow | undefined;
+    const deadline = started + timeoutMs;
+    for (;;) {
+      const left = deadline - performance.now();
+      if (this.engine?.isActive === true) {
+        if (await this.engine.waitFor(name, position, Math.max(0, left))) return;
+        if (this.engine.isActive || performance.now() >= deadline) break;
+        continue; // it lost the lock meanwhile: read the checkpoints
+      }
+      reached = (await readCheckpoints(this.db, this.schema, [name])).get(name);
+      if (reached !== undefined && reached.position >= position) return;
+      if (reached?.status === 'stalled' || left <= 0) break;
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(left, this.options.pollMs ?? 10)),
+      );
+    }
+    const status =
+      this.engine?.isActive === true
+        ? this.engine.status().find((s) => s.name === name)!
+        : (reached ?? (await readCheckpoints(this.db, this.schema, [name])).get(name));
     const details = {
       projection: name,
-      position: status.position,
+      position: status?.position ?? 0,
       min_position: position,
       waited_ms: Math.round(performance.now() - started),
     };
-    if (status.status === 'stalled') {
+    if (status?.status === 'stalled') {
       throw new LedgerError(
         'PROJECTION_STALLED',
-        `Projection ${name} is stalled at position ${status.position}: ${status.error ?? ''}`,
+        `Projection ${name} is stalled at position ${details.position}: ${status.error ?? ''}`,
         { ...details, error: status.error },
       );
     }
     throw new LedgerError(
       'PROJECTION_LAGGING',
-      `Projection ${name} reached position ${status.position}, not ${position}, in ${timeoutMs} ms.`,
+      `Projection ${name} reached position ${details.position}, not ${position}, in ${timeoutMs} ms.`,
       details,
     );
   }
 
   /** The schema-qualified SQL table of `table` of projection `name`, for queries. */
   table(name: string, table: string) {
-    this.runner(name); // an unknown projection fails here, not as a missing relation in SQL
+    projectionNamed(name, this.folds); // an unknown projection fails here, not in SQL
     return sql.id(this.schema, readModelTableName(name, table));
   }
 
-  private runner(name: string): ProjectionRunner<unknown> {
-    const runner = this.runners.get(name);
-    if (runner === undefined) {
-      projectionNamed(name); // unknown name: PROJECTION_NOT_FOUND
-      throw new LedgerError('PROJECTION_STALLED', `Projection ${name} is not running.`, {
-        projection: name,
-      });
+  private async readCheckpoints(): Promise<void> {
+    this.checkpoints = await readCheckpoints(
+      this.db,
+      this.schema,
+      this.folds.map((fold) => fold.name),
+    );
+  }
+
+  /** Refreshes the checkpoints and logs each projection that stalled, once per stall. */
+  private async watchCheckpoints(): Promise<void> {
+    try {
+      await this.readCheckpoints();
+    } catch (error) {
+      this.options.logger?.warn({ err: error }, 'reading the projection checkpoints failed');
+      return;
     }
-    return runner;
-  }
-
-  private newRunner(pure: PureProjection<AnyTables>): ProjectionRunner<unknown> {
-    return new ProjectionRunner<unknown>({
-      store: this.options.store,
-      db: this.db,
-      schema: this.schema,
-      projection: sqlReadModel(pure),
-      batchSize: this.options.batchSize ?? 500,
-    });
-  }
-
-  /**
-   * Logs each projection that stalled (once per stall), and restarts, with a fresh cache, each
-   * stalled runner whose checkpoint is no longer stalled (a rebuild or a retry elsewhere).
-   */
-  private async resumeCleared(): Promise<void> {
-    for (const pure of pureProjections) {
-      const runner = this.runners.get(pure.name);
-      if (runner === undefined) continue;
-      const status = runner.status();
+    for (const status of this.status()) {
       if (status.status !== 'stalled') {
-        this.reported.delete(pure.name);
+        this.reported.delete(status.name);
         continue;
       }
-      if (!this.reported.has(pure.name)) {
-        this.reported.add(pure.name);
-        this.options.logger?.error(
-          { projection: pure.name, position: status.position, error: status.error },
-          'projection stalled: reads of it wait or answer PROJECTION_STALLED until it is rebuilt or retried',
-        );
-      }
-      try {
-        const checkpoint = await readCheckpoint(this.db, this.schema, pure.name);
-        if (checkpoint.status === 'stalled' || !this.started) continue;
-        await runner.stop();
-        const fresh = this.newRunner(pure);
-        this.runners.set(pure.name, fresh);
-        await fresh.start();
-        this.options.logger?.info(
-          { projection: pure.name, position: checkpoint.position },
-          'projection resumed: its stall was cleared',
-        );
-      } catch (error) {
-        this.options.logger?.warn({ err: error, projection: pure.name }, 'resume check failed');
-      }
+      if (this.reported.has(status.name)) continue;
+      this.reported.add(status.name);
+      this.options.logger?.error(
+        { projection: status.name, position: status.position, error: status.error },
+        'projection stalled: reads of it wait or answer PROJECTION_STALLED until it is rebuilt or retried',
+      );
     }
   }
 }

@@ -1,13 +1,9 @@
 import { sql, type Kysely } from 'kysely';
-import type { Projection as PureProjection } from '../../projections/projection.ts';
+import type { ProjectionFold } from '../../projections/projection.ts';
 import { LedgerError } from '../errors.ts';
 import type { EventStore, Position } from '../store/port.ts';
-import {
-  createCheckpointRow,
-  lockSetup,
-  readCheckpoints,
-} from '../subscriptions/checkpoint-tables.ts';
-import { migrateCheckpointTables } from '../subscriptions/checkpoint-migrations.ts';
+import { createCheckpointRow, lockSetup, readCheckpoints, swapCheckpoint } from './checkpoints.ts';
+import { migrateCheckpointTables } from './checkpoint-migrations.ts';
 import { catchUpProjections } from './catch-up.ts';
 import {
   createReadModelTables,
@@ -22,7 +18,7 @@ export interface RebuildOptions {
   db: Kysely<unknown>;
   /** The live read-model schema. */
   schema: string;
-  pure: PureProjection<AnyTables>;
+  pure: ProjectionFold<AnyTables>;
   /** Rows staged before each write of the copy (see `catchUpProjections`). */
   flushRows?: number;
   onProgress?: (position: Position, target: Position) => void;
@@ -47,15 +43,15 @@ class Behind extends Error {}
 /**
  * `ledger projections rebuild NAME`, blue/green: builds the projection from position 0 into a
  * scratch schema ({@link catchUpProjections}: unlogged tables without secondary indexes) while
- * the live tables keep serving (and live runners keep applying), makes the copy logged, then
+ * the live tables keep serving (and the live engine keeps applying), makes the copy logged, then
  * swaps in one transaction once the copy has caught up with the live checkpoint:
  *
- * 1. lock the live checkpoint row (`for update`): live runners wait before their next batch;
+ * 1. lock the live checkpoint row (`for update`): the live engine waits before its next batch;
  * 2. drop the live tables and move the new ones into the live schema (indexes move with them);
  * 3. set the checkpoint to the copy's position in a new generation and the code's version,
  *    clearing a stall and the parked events the rebuild got past.
  *
- * A live runner in any process then fails its next compare-and-set (the generation changed),
+ * The live engine, in any process, then fails its next compare-and-set (the generation changed),
  * drops its row cache and continues from the new checkpoint. Readers see the old tables or the
  * new ones, never a mix.
  */
@@ -105,16 +101,8 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
               trx,
             );
           }
-          const { rows } = await sql<{ generation: string }>`
-            update ${sql.table(`${schema}.projection_checkpoints`)}
-               set position = ${position}, generation = generation + 1, version = ${pure.version},
-                   status = case when status = 'stalled' then 'stopped' else status end,
-                   error = null, updated_at = now()
-             where name = ${pure.name}
-             returning generation::text as generation`.execute(trx);
-          await sql`delete from ${sql.table(`${schema}.projection_parked`)}
-                     where name = ${pure.name} and position <= ${position}`.execute(trx);
-          return { generation: Number(rows[0]?.generation), position };
+          const generation = await swapCheckpoint(trx, schema, pure.name, position, pure.version);
+          return { generation, position };
         });
         return {
           projection: pure.name,

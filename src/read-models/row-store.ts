@@ -1,5 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import type { Lookup, Projection as PureProjection } from '../../projections/projection.ts';
+import type { Lookup, ProjectionFold } from '../../projections/projection.ts';
 import { LedgerError } from '../errors.ts';
 import type { StoredEvent } from '../store/port.ts';
 import { KeyFilter } from './key-filter.ts';
@@ -44,14 +44,14 @@ export interface MissingRow {
  * without a query (a rebuild from position 0 creates nearly every row it ever looks up).
  *
  * The cache is only valid while nobody else writes the tables: the owner holds the projection's
- * lock (a live runner) or the tables are its own (a scratch rebuild). Sealed changes count as
+ * lock (the live engine) or the tables are its own (a scratch rebuild). Sealed changes count as
  * cached on {@link committed}; {@link rolledBack} drops every layer.
  *
- * Shared by the live adapter ({@link sqlReadModel}) and the catch-up of rebuilds and
+ * Shared by live serving and the catch-up of rebuilds and
  * verification, so both write rows through the same code.
  */
 export class RowStore {
-  readonly pure: PureProjection<AnyTables>;
+  readonly pure: ProjectionFold<AnyTables>;
   /** Table -> SQL table name. */
   readonly names: Map<string, string>;
   private readonly maxCached: number;
@@ -70,7 +70,7 @@ export class RowStore {
   private sealed: StagedRows | undefined;
   private readonly lookup: Lookup<AnyTables>;
 
-  constructor(pure: PureProjection<AnyTables>, options: { maxCachedRows: number }) {
+  constructor(pure: ProjectionFold<AnyTables>, options: { maxCachedRows: number }) {
     if (!Number.isSafeInteger(options.maxCachedRows) || options.maxCachedRows < 0) {
       throw new LedgerError('CONFIGURATION_INVALID', 'maxCachedRows must be a whole number.');
     }

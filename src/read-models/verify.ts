@@ -1,8 +1,8 @@
 import { sql, type Kysely } from 'kysely';
-import type { Projection as PureProjection } from '../../projections/projection.ts';
+import type { ProjectionFold } from '../../projections/projection.ts';
 import { isLedgerError, LedgerError } from '../errors.ts';
 import type { EventStore, Position } from '../store/port.ts';
-import { readCheckpoints, type CheckpointRow } from '../subscriptions/checkpoint-tables.ts';
+import { readCheckpoints, type CheckpointRow } from './checkpoints.ts';
 import { compareReadModels, type TableComparison } from './compare-tables.ts';
 import { catchUpProjections } from './catch-up.ts';
 import { dropSchema, isEmbedded, scratchSchemaName } from './scratch.ts';
@@ -13,7 +13,7 @@ export interface VerifyOptions {
   /** Where the live read models are. */
   db: Kysely<unknown>;
   schema: string;
-  projections: readonly PureProjection<AnyTables>[];
+  projections: readonly ProjectionFold<AnyTables>[];
   /** Differing rows reported per table (all are counted). Default 20. */
   maxDifferences?: number;
   /** Rows staged before each write of the scratch copies (see `catchUpProjections`). */
@@ -80,11 +80,11 @@ const POLL_MS = 50;
  * checkpoints get up to `catchUpWaitMs` to reach it, and at the pinned point a stalled projection
  * fails as `stalled` (with the event it parked) and one still behind that head as `lagging`.
  *
- * Live runners keep moving, so the comparison point is pinned: the scratch copies are first
+ * The live engine keeps moving, so the comparison point is pinned: the scratch copies are first
  * rebuilt up to the live checkpoints without locks, then (on PostgreSQL) the live checkpoint rows
- * are locked `for update` — which holds live runners before their next batch, never appends or
+ * are locked `for update` — which holds the live engine before its next batch, never appends or
  * reads — the scratch copies catch up the last few events, and both sides are read in that
- * transaction. On PGlite one process owns the database and no live runner can move meanwhile.
+ * transaction. On PGlite one process owns the database and no live engine can move meanwhile.
  * The scratch schema is always dropped.
  */
 export async function verifyReadModels(options: VerifyOptions): Promise<VerifyReport> {
@@ -195,7 +195,7 @@ export async function verifyReadModels(options: VerifyOptions): Promise<VerifyRe
       if (results === undefined) {
         throw new LedgerError(
           'PROJECTION_LAGGING',
-          'The live read models kept moving; stop the other runners and retry.',
+          'The live read models kept moving; stop the other projectors and retry.',
         );
       }
     } else {

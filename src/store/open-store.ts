@@ -12,7 +12,7 @@ import { SqlEventStore, type SqlDriver, type SqlStoreOptions } from './sql/sql-s
 
 /*
  * Outside src/store only this module and port.ts are imported (.dependency-cruiser.js). Besides
- * opening stores, this module is where the SQL read side (read models, projection runners) gets
+ * opening stores, this module is where the SQL read side (read models, the projection engine) gets
  * what it shares with the SQL store: connection deadlines and timeout detection.
  */
 export { DEFAULT_PG_DEADLINES, type PgDeadlines };

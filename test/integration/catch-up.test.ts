@@ -5,7 +5,7 @@ import {
   replayProjection,
   rowKey,
   snapshot,
-  type Projection as PureProjection,
+  type ProjectionFold,
 } from '../../projections/index.ts';
 import { isLedgerError } from '../../src/errors.ts';
 import { catchUpProjections } from '../../src/read-models/catch-up.ts';
@@ -16,7 +16,7 @@ import {
   type AnyTables,
 } from '../../src/read-models/read-model-tables.ts';
 import type { EventStore } from '../../src/store/port.ts';
-import { readCheckpoints } from '../../src/subscriptions/checkpoint-tables.ts';
+import { readCheckpoints } from '../../src/read-models/checkpoints.ts';
 import {
   appendAll,
   readModelBackends,
@@ -26,10 +26,10 @@ import { realisticLog } from '../unit/support/projection-given.ts';
 
 const backends = readModelBackends('cu', { poolMax: 4 });
 
-const pures = projections as unknown as PureProjection<AnyTables>[];
+const pures = projections as unknown as ProjectionFold<AnyTables>[];
 
 /** Counts events per type: handles everything, never fails. */
-const typeCounts: PureProjection<{ type_counts: { type: string; n: number } }> = {
+const typeCounts: ProjectionFold<{ type_counts: { type: string; n: number } }> = {
   name: 'type_counts',
   version: 1,
   tables: { type_counts: { primaryKey: ['type'], description: 'Events per type.' } },
@@ -41,7 +41,7 @@ const typeCounts: PureProjection<{ type_counts: { type: string; n: number } }> =
 };
 
 /** What the pure fold makes of the log up to `until`, as JSON (what `jsonb` holds). */
-async function expected(store: EventStore, pure: PureProjection<AnyTables>, until: number) {
+async function expected(store: EventStore, pure: ProjectionFold<AnyTables>, until: number) {
   const events = (await store.readAll({ limit: 100_000 })).filter((e) => e.position <= until);
   return JSON.parse(JSON.stringify(snapshot(replayProjection(pure, events)))) as Record<
     string,
@@ -49,7 +49,7 @@ async function expected(store: EventStore, pure: PureProjection<AnyTables>, unti
   >;
 }
 
-async function expectEqualsReplay(f: Fixture, pure: PureProjection<AnyTables>, until: number) {
+async function expectEqualsReplay(f: Fixture, pure: ProjectionFold<AnyTables>, until: number) {
   const want = await expected(f.store, pure, until);
   const got = await readModelSnapshot(f.db, f.schema, pure);
   expect(got).toEqual(want);
@@ -141,7 +141,7 @@ for (const backend of backends) {
         schema: f.schema,
         targets: [
           { pure: missionState, until: head },
-          { pure: typeCounts as unknown as PureProjection<AnyTables>, until: head },
+          { pure: typeCounts as unknown as ProjectionFold<AnyTables>, until: head },
         ],
         flushRows: 4,
       });
@@ -151,7 +151,7 @@ for (const backend of backends) {
       const error = (outcomes[0] as PromiseRejectedResult).reason as unknown;
       expect(isLedgerError(error, 'PROJECTION_STALLED')).toBe(true);
       expect((error as Error).message).toContain(`position ${bad.position}`);
-      await expectEqualsReplay(f, typeCounts as unknown as PureProjection<AnyTables>, head);
+      await expectEqualsReplay(f, typeCounts as unknown as ProjectionFold<AnyTables>, head);
       await expectEqualsReplay(f, missionState, bad.position - 1);
       const checkpoint = (await readCheckpoints(f.db, f.schema, ['mission_state'])).get(
         'mission_state',

@@ -15,12 +15,12 @@ import { SqlEventStore, type SqlDriver } from '../../src/store/sql/sql-store.ts'
 import {
   checkpointMigrations,
   migrateCheckpointTables,
-} from '../../src/subscriptions/checkpoint-migrations.ts';
+} from '../../src/read-models/checkpoint-migrations.ts';
 import {
-  advanceCheckpoint,
   createCheckpointRow,
+  moveCheckpoints,
   readCheckpoint,
-} from '../../src/subscriptions/checkpoint-tables.ts';
+} from '../../src/read-models/checkpoints.ts';
 import { TEST_PG_URL, adminQuery, dropSchemas, freshSchemaName } from '../support/postgres.ts';
 
 /*
@@ -365,8 +365,16 @@ for (const backend of backends) {
       await createCheckpointRow(db, schema, 'mission_state', 1);
       await createCheckpointRow(db, schema, 'other', 1);
       expect(
-        await advanceCheckpoint(db, schema, 'mission_state', { position: 7, ...expected }, 9),
-      ).toBe(true);
+        await moveCheckpoints(db, schema, [
+          {
+            name: 'mission_state',
+            from: { position: 7, ...expected },
+            to: 9,
+            status: 'running',
+            writes: () => [],
+          },
+        ]),
+      ).toEqual([true]);
       expect(await readCheckpoint(db, schema, 'mission_state')).toMatchObject({
         position: 9,
         status: 'running',

@@ -1,17 +1,15 @@
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   projections,
   replayProjection,
   snapshot,
-  type Projection as PureProjection,
+  type ProjectionFold,
 } from '../../projections/index.ts';
 import { digestOf, readModelSnapshot, scanTable } from '../../src/read-models/compare-tables.ts';
+import { ProjectionEngine } from '../../src/read-models/projection-engine.ts';
 import { readModelTableName, readModelTables } from '../../src/read-models/read-model-tables.ts';
-import { sqlReadModel, type SqlReadModel } from '../../src/read-models/sql-read-model.ts';
-import type { EventStore, StoredEvent } from '../../src/store/port.ts';
-import type { Projection } from '../../src/subscriptions/projection.ts';
-import { ProjectionRunner } from '../../src/subscriptions/projection-runner.ts';
+import type { EventStore } from '../../src/store/port.ts';
 import {
   appendAll,
   readModelBackends,
@@ -19,30 +17,31 @@ import {
 } from '../support/read-model-backends.ts';
 import { realisticLog } from '../unit/support/projection-given.ts';
 
-const runners: ProjectionRunner<unknown>[] = [];
+const engines: ProjectionEngine[] = [];
 const backends = readModelBackends('rm', { pollIntervalMs: 50 });
 afterEach(async () => {
-  for (const runner of runners.splice(0)) await runner.stop();
+  for (const engine of engines.splice(0)) await engine.stop();
 });
 
-const pures = projections as unknown as PureProjection<Record<string, unknown>>[];
+const pures = projections as unknown as ProjectionFold<Record<string, unknown>>[];
 
-function start(f: Fixture, projection: Projection, batchSize = 500): ProjectionRunner<unknown> {
-  const runner = new ProjectionRunner<unknown>({
+function start(f: Fixture, batchSize = 500, maxCachedRows?: number): ProjectionEngine {
+  const engine = new ProjectionEngine({
     store: f.store,
     db: f.db,
     schema: f.schema,
-    projection,
+    folds: pures,
     batchSize,
     retryDelayMs: 10,
     lockPollMs: 100,
+    ...(maxCachedRows === undefined ? {} : { maxCachedRows }),
   });
-  runners.push(runner);
-  return runner;
+  engines.push(engine);
+  return engine;
 }
 
 /** What the pure fold makes of the whole log, as JSON (what `jsonb` can hold). */
-async function expectedSnapshot(store: EventStore, pure: PureProjection<Record<string, unknown>>) {
+async function expectedSnapshot(store: EventStore, pure: ProjectionFold<Record<string, unknown>>) {
   const events = await store.readAll({ limit: 100_000 });
   return JSON.parse(JSON.stringify(snapshot(replayProjection(pure, events)))) as Record<
     string,
@@ -51,19 +50,19 @@ async function expectedSnapshot(store: EventStore, pure: PureProjection<Record<s
 }
 
 /**
- * The tables equal the replay of the log (deep and by digest), and every row the adapter has
+ * The tables equal the replay of the log (deep and by digest), and every row the engine has
  * cached (present or absent) is what the table holds.
  */
-async function expectMatchesReplay(f: Fixture, adapters: readonly SqlReadModel[]): Promise<void> {
+async function expectMatchesReplay(f: Fixture, engine: ProjectionEngine): Promise<void> {
   let tables = 0;
-  for (const adapter of adapters) {
-    const expected = await expectedSnapshot(f.store, adapter.pure);
-    const actual = await readModelSnapshot(f.db, f.schema, adapter.pure);
+  for (const pure of pures) {
+    const expected = await expectedSnapshot(f.store, pure);
+    const actual = await readModelSnapshot(f.db, f.schema, pure);
     tables += Object.keys(expected).length;
     expect(actual).toEqual(expected);
     expect(digestOf(actual)).toBe(digestOf(expected));
-    const names = readModelTables(adapter.pure);
-    for (const [table, rows] of adapter.cachedRows()) {
+    const names = readModelTables(pure);
+    for (const [table, rows] of engine.cachedRows(pure.name)) {
       const stored = new Map<string, unknown>();
       for await (const { key, row } of scanTable(f.db, f.schema, names.get(table)!)) {
         stored.set(key, row);
@@ -74,53 +73,13 @@ async function expectMatchesReplay(f: Fixture, adapters: readonly SqlReadModel[]
   expect(tables).toBeGreaterThan(3);
 }
 
-/**
- * Delegates to `inner`, but fails the first batch that changes rows, after the adapter wrote: on
- * the transaction path (`apply`), or on the one-statement path (`prepare`), where a last write of
- * the statement fails when it runs.
- */
-function failingOnce(
-  inner: SqlReadModel,
-  path: 'apply' | 'prepare',
-): { projection: Projection; failures: () => number; rollbacks: () => number } {
-  let failures = 0;
-  let rollbacks = 0;
-  let armed = true;
-  const projection: Projection = {
-    name: inner.name,
-    ...(inner.version === undefined ? {} : { version: inner.version }),
-    handles: (type) => inner.handles?.(type) ?? true,
-    setup: (db, schema) => inner.setup(db, schema),
-    async apply(trx, events, schema) {
-      await inner.apply(trx, events, schema);
-      if (armed) {
-        armed = false;
-        failures += 1;
-        throw new Error('injected failure after the adapter wrote');
-      }
-    },
-    ...(path === 'prepare'
-      ? {
-          async prepare(db: Kysely<unknown>, events: readonly StoredEvent[], schema: string) {
-            const writes = await inner.prepare!(db, events, schema);
-            if (!armed) return writes;
-            armed = false;
-            failures += 1;
-            // A checkpoint without a name violates its primary key when the statement runs.
-            return (gate: RawBuilder<unknown>) => [
-              ...writes(gate),
-              sql`insert into ${sql.table(`${schema}.projection_checkpoints`)} (name) values (null)`,
-            ];
-          },
-        }
-      : {}),
-    committed: () => inner.committed?.(),
-    rolledBack: () => {
-      rollbacks += 1;
-      inner.rolledBack?.();
-    },
-  };
-  return { projection, failures: () => failures, rollbacks: () => rollbacks };
+async function caughtUp(f: Fixture, engine: ProjectionEngine): Promise<void> {
+  const head = await f.store.headPosition();
+  for (const pure of pures) {
+    expect(await engine.waitFor(pure.name, head, 10_000), JSON.stringify(engine.status())).toBe(
+      true,
+    );
+  }
 }
 
 describe('readModelTableName', () => {
@@ -135,20 +94,18 @@ describe('readModelTableName', () => {
 });
 
 for (const backend of backends) {
-  describe(`sqlReadModel on ${backend.name}`, () => {
-    it('matches the in-memory replay, survives a failed batch, and resumes after a restart', async () => {
+  describe(`ProjectionEngine with the ledger's projections on ${backend.name}`, () => {
+    it('matches the in-memory replay, survives failed writes, and resumes after a restart', async () => {
       const f = await backend.open();
       const log = realisticLog().events;
       const third = Math.ceil(log.length / 3);
 
       // 1. Catch up on the first third: one batch, keys changed several times in it.
       await appendAll(f.store, log.slice(0, third));
-      let adapters = pures.map((pure) => sqlReadModel(pure));
-      for (const adapter of adapters) await start(f, adapter).start();
-      let head = await f.store.headPosition();
-      for (const r of runners)
-        expect(await r.waitFor(head, 10_000), JSON.stringify(r.status())).toBe(true);
-      await expectMatchesReplay(f, adapters);
+      let engine = start(f);
+      await engine.start();
+      await caughtUp(f, engine);
+      await expectMatchesReplay(f, engine);
       const { rows } = await sql<{ name: string }>`
         select table_name as name from information_schema.tables
          where table_schema = ${f.schema} and table_name like '%\\_\\_%' order by 1`.execute(f.db);
@@ -156,41 +113,46 @@ for (const backend of backends) {
         pures.flatMap((pure) => [...readModelTables(pure).values()]).sort(),
       );
 
-      // 2. A batch whose transaction fails after the adapter wrote: retried, nothing doubled.
-      for (const r of runners.splice(0)) await r.stop();
-      adapters = pures.map((pure) => sqlReadModel(pure));
-      const failing = adapters.map((adapter, i) =>
-        failingOnce(adapter, i % 2 === 0 ? 'apply' : 'prepare'),
+      // 2. Writes that fail in the database after some rows were written (a trigger on the last
+      // table of the statement fails twice): the batch is rolled back whole and retried, nothing
+      // doubled or lost in any projection.
+      await engine.stop();
+      const target = sql.id(
+        f.schema,
+        readModelTableName('mission_health', 'mission_health_outcomes'),
       );
-      for (const { projection } of failing) await start(f, projection, 3).start();
+      const faults = sql.id(f.schema, 'faults');
+      await sql`create sequence ${faults}`.execute(f.db);
+      await sql`create function ${sql.id(f.schema, 'fail_twice')}() returns trigger language plpgsql as $$
+        begin
+          if nextval(${sql.lit(`${f.schema}.faults`)}) <= 2 then raise exception 'injected failure'; end if;
+          return new;
+        end $$`.execute(f.db);
+      await sql`create trigger fail_twice before insert or update on ${target}
+                for each row execute function ${sql.id(f.schema, 'fail_twice')}()`.execute(f.db);
+      engine = start(f, 3);
+      await engine.start();
       await appendAll(f.store, log.slice(third, 2 * third));
-      head = await f.store.headPosition();
-      for (const r of runners)
-        expect(await r.waitFor(head, 10_000), JSON.stringify(r.status())).toBe(true);
-      const slice = log.slice(third, 2 * third);
-      failing.forEach(({ failures, rollbacks }, i) => {
-        expect(failures()).toBe(slice.some((e) => pures[i]!.handles(e.type)) ? 1 : 0);
-        // The injected failure really failed its batch (on either path), which was rolled back.
-        expect(rollbacks()).toBeGreaterThanOrEqual(failures());
-      });
-      expect(failing[0]!.failures()).toBe(1);
-      for (const r of runners) expect(r.status()).toMatchObject({ status: 'running', error: null });
-      await expectMatchesReplay(f, adapters);
-      expect(adapters[0]!.cachedRows().size).toBeGreaterThan(0);
+      await caughtUp(f, engine);
+      const { rows: used } = await sql<{
+        n: string;
+      }>`select last_value::text as n from ${faults}`.execute(f.db);
+      expect(Number(used[0]!.n)).toBeGreaterThan(2); // both failures happened, then writes went on
+      for (const s of engine.status()) expect(s).toMatchObject({ status: 'running', error: null });
+      await expectMatchesReplay(f, engine);
+      expect(engine.cachedRows('mission_state').size).toBeGreaterThan(0);
 
-      // 3. Stop; new runners and new adapter instances continue from the checkpoint, with a cache
-      // of two rows: nearly every lookup is a miss fetched in the middle of `apply`.
-      for (const r of runners.splice(0)) await r.stop();
+      // 3. Stop; a new engine continues from the checkpoints, with a cache of two rows: nearly
+      // every lookup is a miss fetched in the middle of the fold.
+      await engine.stop();
       const before = await Promise.all(
         pures.map((pure) => readModelSnapshot(f.db, f.schema, pure)),
       );
-      adapters = pures.map((pure) => sqlReadModel(pure, { maxCachedRows: 2 }));
-      for (const adapter of adapters) await start(f, adapter, 7).start();
+      engine = start(f, 7, 2);
+      await engine.start();
       await appendAll(f.store, log.slice(2 * third));
-      head = await f.store.headPosition();
-      for (const r of runners)
-        expect(await r.waitFor(head, 10_000), JSON.stringify(r.status())).toBe(true);
-      await expectMatchesReplay(f, adapters);
+      await caughtUp(f, engine);
+      await expectMatchesReplay(f, engine);
       const after = await Promise.all(pures.map((pure) => readModelSnapshot(f.db, f.schema, pure)));
       expect(after.map((s) => digestOf(s))).not.toEqual(before.map((s) => digestOf(s)));
     }, 60_000);

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { sql } from 'kysely';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { budgetsProjection, type Projection as PureProjection } from '../../projections/index.ts';
+import { budgetsProjection, type ProjectionFold } from '../../projections/index.ts';
 import { pureProjections } from '../../src/read-models/read-models.ts';
 import { rebuildProjection } from '../../src/read-models/rebuild.ts';
-import { readCheckpoints } from '../../src/subscriptions/checkpoint-tables.ts';
+import { readCheckpoints } from '../../src/read-models/checkpoints.ts';
 import type { AnyTables } from '../../src/read-models/read-model-tables.ts';
 import { verifyReadModels, type VerifyReport } from '../../src/read-models/verify.ts';
 import { openStore } from '../../src/store/open-store.ts';
@@ -203,33 +203,39 @@ describe('replay integrity on PostgreSQL', () => {
     await seedMissions(f.app, 12);
     const head = await caughtUp(f);
     const rm = f.app.readModels;
-    const v2 = { ...budgetsProjection, version: 2 } as unknown as PureProjection<AnyTables>;
-    const { ProjectionRunner } = await import('../../src/subscriptions/projection-runner.ts');
-    const { sqlReadModel } = await import('../../src/read-models/sql-read-model.ts');
-    // The serving runner (version 1) stops; a version-2 process starts on the same tables.
+    const v2 = { ...budgetsProjection, version: 2 } as unknown as ProjectionFold<AnyTables>;
+    const { ProjectionEngine } = await import('../../src/read-models/projection-engine.ts');
+    // The serving engine (version 1) stops; a version-2 process starts on the same tables.
     await rm.stop();
-    const runner = new ProjectionRunner<unknown>({
+    const engine = new ProjectionEngine({
       store: f.store,
       db: f.app.readModels.db,
       schema: rm.schema,
-      projection: sqlReadModel(v2),
+      folds: pureProjections.map((p) => (p.name === 'budgets' ? v2 : p)),
     });
-    cleanups.push(() => runner.stop());
-    await runner.start();
-    await expect.poll(() => runner.status().status).toBe('stalled');
-    expect(runner.status()).toMatchObject({
+    cleanups.push(() => engine.stop());
+    await engine.start();
+    const budgets = () => engine.status().find((s) => s.name === 'budgets')!;
+    await expect.poll(() => budgets().status).toBe('stalled');
+    expect(budgets()).toMatchObject({
       status: 'stalled',
       error:
         'The tables of budgets were built by version 1; this is version 2. Rebuild them: ledger projections rebuild budgets',
     });
+    // The others go on.
+    expect(engine.status().filter((s) => s.status === 'stalled')).toHaveLength(1);
+    await seedMissions(f.app, 2, 3);
+    const later = await f.store.headPosition();
+    expect(await engine.waitFor('mission_state', later, 10_000)).toBe(true);
     await rebuildProjection({ store: f.store, db: rm.db, schema: rm.schema, pure: v2 });
     const checkpoint = (await readCheckpoints(rm.db, rm.schema, ['budgets'])).get('budgets');
-    expect(checkpoint).toMatchObject({
-      version: 2,
-      status: 'stopped',
-      error: null,
-      position: head,
-    });
+    expect(checkpoint).toMatchObject({ version: 2, error: null });
+    expect(checkpoint!.position).toBeGreaterThanOrEqual(head);
+    // The engine picks the cleared projection up again (within its lock poll) and follows the
+    // log with it.
+    await expect.poll(() => budgets().status, { timeout: 10_000 }).toBe('running');
+    expect(await engine.waitFor('budgets', later, 10_000)).toBe(true);
+    expect(budgets()).toMatchObject({ status: 'running', error: null });
   }, 60_000);
 });
 

@@ -13,9 +13,16 @@ export interface ServedLedger {
   stop: () => Promise<number | null>;
 }
 
-/** Starts `ledger serve` on a free port in `cwd` with `env`, and waits for its banner's url. */
-export async function startLedger(env: Record<string, string>, cwd: string): Promise<ServedLedger> {
-  const child = spawn(process.execPath, [LEDGER_BIN, 'serve'], {
+/**
+ * Starts `ledger serve` (or `ledger ARGS`) on a free port in `cwd` with `env`, and waits for its
+ * banner's url.
+ */
+export async function startLedger(
+  env: Record<string, string>,
+  cwd: string,
+  args: readonly string[] = ['serve'],
+): Promise<ServedLedger> {
+  const child = spawn(process.execPath, [LEDGER_BIN, ...args], {
     cwd,
     env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -27,15 +34,16 @@ export async function startLedger(env: Record<string, string>, cwd: string): Pro
   );
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setInterval(() => {
-      const match = /url\s+(http:\/\/\S+)/.exec(err);
+      // `ledger serve` names its url; `ledger projector` has none and names its read models.
+      const match = /url\s+(http:\/\/\S+)|(read models)\s/.exec(err);
       if (match) {
         clearInterval(timer);
-        resolve(match[1]!);
+        resolve(match[1] ?? '');
       }
     }, 50);
     void exited.then((code) => {
       clearInterval(timer);
-      reject(new Error(`ledger serve exited with ${code}: ${err}`));
+      reject(new Error(`ledger ${args.join(' ')} exited with ${code}: ${err}`));
     });
   });
   const stop = async () => {

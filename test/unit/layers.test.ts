@@ -106,7 +106,7 @@ const probes: Probe[] = [
   },
   {
     rule: 'read-side-imports-no-ledger-or-http',
-    file: 'src/subscriptions/uses-ledger.ts',
+    file: 'src/read-models/uses-ledger.ts',
     imports: ['../ledger/command-handler.ts'],
   },
   { rule: 'config-imports-no-layer', file: 'src/config.ts', imports: ['./http/body.ts'] },

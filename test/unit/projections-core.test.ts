@@ -10,13 +10,13 @@ import {
   rowKey,
   snapshot,
   utcHour,
-  type Projection,
+  type ProjectionFold,
   type ReadModel,
 } from '../../projections/index.ts';
 import { EventLog, MISSION_ID, bind, realisticLog } from './support/projection-given.ts';
 import { accepted, dispatched } from './support/mission-given.ts';
 
-type AnyProjection = Projection<Record<string, unknown>>;
+type AnyProjection = ProjectionFold<Record<string, unknown>>;
 const all = projections as readonly unknown[] as readonly AnyProjection[];
 
 describe('rowKey', () => {

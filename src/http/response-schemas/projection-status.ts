@@ -1,14 +1,19 @@
 import { z } from 'zod';
 import { logPosition } from './fields.ts';
 
-/** A projection runner of this process, as `ReadModels#status` reports it. */
+/** A projection's state, as `ReadModels#status` reports it. */
 export const projectionStatusSchema = z
   .object({
     name: z.string(),
     position: logPosition.meta({ description: 'The last log position committed.' }),
     status: z.enum(['running', 'stalled', 'stopped']),
     error: z.string().nullable().meta({ description: 'Why it stalled; null otherwise.' }),
-    active: z.boolean().meta({ description: 'False for a standby runner.' }),
+    active: z
+      .boolean()
+      .meta({
+        description:
+          'True when this process writes the read models; false in a standby or a --no-projections server.',
+      }),
   })
   .meta({ id: 'ProjectionStatus' });
 

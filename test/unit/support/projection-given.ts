@@ -5,7 +5,7 @@ import {
   lookupIn,
   replayProjection,
   snapshot,
-  type Projection,
+  type ProjectionFold,
   type ReadModel,
   type RowChange,
   type TableSpec,
@@ -102,7 +102,7 @@ export function bind(
 /** The `then` side: the changes one event made and the read model after them. */
 export class ThenRows<Tables> {
   constructor(
-    readonly projection: Projection<Tables>,
+    readonly projection: ProjectionFold<Tables>,
     readonly before: ReadModel,
     readonly changes: RowChange<Tables>[],
   ) {
@@ -136,7 +136,7 @@ export class GivenRows<Tables> {
   readonly model: ReadModel;
 
   constructor(
-    readonly projection: Projection<Tables>,
+    readonly projection: ProjectionFold<Tables>,
     events: readonly StoredEvent[],
   ) {
     this.model = replayProjection(projection, events);
@@ -153,7 +153,10 @@ export class GivenRows<Tables> {
 }
 
 /** Given the log's events so far (copied now), for one projection. */
-export function given<Tables>(projection: Projection<Tables>, log: EventLog): GivenRows<Tables> {
+export function given<Tables>(
+  projection: ProjectionFold<Tables>,
+  log: EventLog,
+): GivenRows<Tables> {
   return new GivenRows(projection, [...log.events]);
 }
 
