@@ -53,6 +53,30 @@ export const errorCodes = {
    * `ledger-rejections` for auditors; the sender is answered MISSION_NOT_FOUND.
    */
   FORBIDDEN_INSTANCE: 'The mission belongs to another factory instance.',
+  /** A policy requires a signature on this input and it carries none (`Ledger-Signature`). */
+  SIGNATURE_MISSING: 'The input is not signed.',
+  /** The signature does not verify over the input's canonical bytes, or is malformed. */
+  SIGNATURE_INVALID: 'The signature does not verify.',
+  /** The signature names a key id the ledger has no registered key for (or of another owner). */
+  KEY_UNKNOWN: 'The signing key is not registered.',
+  /** The signing key's validity window does not cover the time the input was received. */
+  KEY_NOT_VALID_AT: 'The signing key is not valid at the time of the input.',
+  /** The signing key was revoked before the input was received. */
+  KEY_REVOKED: 'The signing key is revoked.',
+  /** A callback reports usage above the dispatch's budget for it. */
+  BUDGET_EXCEEDED: 'The usage exceeds the dispatch budget.',
+  /** A callback was emitted outside the dispatch's autonomy window. */
+  OUTSIDE_AUTONOMY_WINDOW: 'The callback was emitted outside the autonomy window.',
+  /** A completion lacks outputs the dispatch's artifact_policy requires in its artifact_index. */
+  ARTIFACTS_MISSING: 'The completion lacks required outputs.',
+  /** The input's emitted_at or created_at is further from its receive time than the profile allows. */
+  INPUT_STALE: 'The input is too far from its receive time.',
+  /** No signing key, policy profile or simulation job of that id. */
+  NOT_FOUND: 'No such resource.',
+  /** A key id or profile id that already exists, with different content. */
+  ALREADY_EXISTS: 'A resource with that id already exists.',
+  /** A policy profile is unsigned, badly signed, or not signed by a trusted key (production). */
+  PROFILE_UNTRUSTED: 'The policy profile is not signed by a trusted key.',
   /** The sender made the ledger record too many rejections lately; retry after `Retry-After`. */
   RATE_LIMITED: 'Too many rejected inputs from this sender.',
   /** No `Authorization: Bearer` token, or an unknown one. Never recorded: nobody is identified. */

@@ -220,7 +220,7 @@ export function readRoutes(deps: ReadRouteDeps): Router {
     answer(deps.logger, async (req, res) => {
       params(req, []);
       // Statuses first: a projection never passes the head read after it, so lag is >= 0.
-      const statuses = readModels.status();
+      const statuses = await readModels.freshStatus();
       const head = await deps.store.headPosition();
       res.json({
         head_position: head,

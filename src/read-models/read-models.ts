@@ -136,6 +136,15 @@ export class ReadModels {
   }
 
   /**
+   * {@link status}, with the checkpoints read now when another process writes them (for
+   * `GET /v1/projections`; `readyz` takes the cached one, so a slow database cannot hold it).
+   */
+  async freshStatus(): Promise<ProjectionEngineStatus[]> {
+    if (this.engine?.isActive !== true) await this.readCheckpoints();
+    return this.status();
+  }
+
+  /**
    * Waits, at most `timeoutMs`, until projection `name` has applied `position`. Fails with
    * PROJECTION_STALLED or PROJECTION_LAGGING (naming where it is) instead of serving a read that
    * misses the caller's write.
