@@ -73,6 +73,15 @@ export default {
       },
     },
     {
+      name: 'policy-imports-only-schemas-and-errors',
+      comment:
+        'The policy core is pure data and functions over it: of the repository it uses schemas/ ' +
+        'and the error codes, so the domain, a replay and a simulation can all decide with it.',
+      severity: 'error',
+      from: { path: '^src/policy/' },
+      to: { path: '^(src|projections)/', pathNot: '^src/policy/|^src/errors\\.ts$' },
+    },
+    {
       name: 'schemas-import-nothing-from-src',
       comment: 'schemas/ is the wire contract: it imports zod and itself, nothing of the ledger.',
       severity: 'error',

@@ -4,6 +4,8 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { missionStream } from '../schemas/streams.ts';
 import { workspaceKey } from '../src/domain/mission/workspace.ts';
+import { activatePolicy } from '../src/policy/active-policy.ts';
+import { shippedProfiles } from '../src/policy/shipped-profiles.ts';
 import { MissionLedger } from '../src/ledger/mission-ledger.ts';
 import { openStore } from '../src/store/open-store.ts';
 import type { SqlEventStore } from '../src/store/sql/sql-store.ts';
@@ -40,11 +42,17 @@ async function templates(): Promise<Template[]> {
     await readFile(new URL('../fixtures/mission-dispatch.example.json', import.meta.url), 'utf8'),
   ) as Record<string, unknown>;
   const store = await openStore('pglite:memory');
+  const policy = {
+    active: activatePolicy(shippedProfiles.development, 'development', null),
+    keys: { keys: new Map(), revision: -1 },
+  };
   let clock = Date.parse('2026-11-01T00:00:00.000Z');
   const ledger = new MissionLedger({
     store,
     now: () => new Date((clock += 37_000)),
     newId: () => `vps_${randomUUID()}`,
+    // What `ledger serve` decides with when nothing is configured, in development.
+    policy: () => policy,
   });
   const operator = { role: 'operator', id: 'bench' } as const;
   const factory = { role: 'factory', id: 'ua-factory-07' } as const;

@@ -4,7 +4,15 @@ import {
   missionEventDataSchemas,
   unattributedRejectionDataSchema,
 } from './mission-events.ts';
-import { REJECTIONS_STREAM, isVpSessionStream, missionIdOf } from './streams.ts';
+import { policyActivatedDataSchema } from './policy-events.ts';
+import { keyEventDataSchemas } from './signing-keys.ts';
+import {
+  KEYS_STREAM,
+  POLICY_STREAM,
+  REJECTIONS_STREAM,
+  isVpSessionStream,
+  missionIdOf,
+} from './streams.ts';
 
 const UNATTRIBUTED_TYPES = new Set([
   'mission.dispatch_rejected',
@@ -21,6 +29,8 @@ export function eventDataSchema(stream: string, type: string): z.ZodType | undef
     return (missionEventDataSchemas as Record<string, z.ZodType>)[type];
   if (stream === REJECTIONS_STREAM)
     return UNATTRIBUTED_TYPES.has(type) ? unattributedRejectionDataSchema : undefined;
+  if (stream === KEYS_STREAM) return (keyEventDataSchemas as Record<string, z.ZodType>)[type];
+  if (stream === POLICY_STREAM && type === 'policy.activated') return policyActivatedDataSchema;
   if (isVpSessionStream(stream) && type === 'vp_session.mission_bound')
     return missionBoundDataSchema;
   return undefined;

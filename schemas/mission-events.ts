@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { recordedLifecycleEventSchema, type LifecycleEventType } from './lifecycle-event.ts';
 import { recordedMissionDispatchSchema } from './mission-envelope.ts';
+import { policyDecisionSchema } from './policy-decision.ts';
 import { identifier, isoDateTime } from './primitives.ts';
 
 /** Who sent an input, as the HTTP layer authenticated it. */
@@ -35,6 +36,17 @@ const receivedAt = isoDateTime.describe('When the ledger received the input, ISO
 const asReceived = z
   .unknown()
   .describe('The input exactly as received; may not match the contract.');
+/** Absent on events recorded before policies were decided and recorded. */
+const policy = policyDecisionSchema
+  .optional()
+  .describe('The policy decision on the input (absent on events of ledgers before policies).');
+/** A compact detached JWS is base64url and dots; anything else is not stored. */
+const signature = z
+  .string()
+  .max(4096)
+  .regex(/^[A-Za-z0-9_.-]*$/)
+  .optional()
+  .describe('The Ledger-Signature header as received (a detached JWS), when the input had one.');
 
 /** Data of `mission.dispatched`: a dispatch the ledger accepted, and the session it runs in. */
 export const missionDispatchedDataSchema = z
@@ -50,6 +62,8 @@ export const missionDispatchedDataSchema = z
       .describe('Deterministic workspace key of (vp_id, vp_session_id).'),
     received_at: receivedAt,
     principal: principalSchema,
+    policy,
+    signature,
   })
   .meta({ title: 'mission.dispatched', description: 'A dispatch the ledger accepted.' });
 /** Data of `mission.dispatched`. */
@@ -62,6 +76,8 @@ export const missionDispatchRejectedDataSchema = z
     reasons,
     received_at: receivedAt,
     principal: principalSchema,
+    policy,
+    signature,
   })
   .meta({ title: 'mission.dispatch_rejected', description: 'A dispatch the ledger rejected.' });
 /** Data of `mission.dispatch_rejected`. */
@@ -76,6 +92,8 @@ export const missionCallbackAcceptedDataSchema = z
     callback: recordedLifecycleEventSchema,
     received_at: receivedAt,
     principal: principalSchema,
+    policy,
+    signature,
   })
   .meta({
     title: 'accepted lifecycle callback',
@@ -91,6 +109,8 @@ export const missionCallbackRejectedDataSchema = z
     reasons,
     received_at: receivedAt,
     principal: principalSchema,
+    policy,
+    signature,
   })
   .meta({ title: 'mission.callback_rejected', description: 'A callback the ledger rejected.' });
 /** Data of `mission.callback_rejected`. */

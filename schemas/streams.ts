@@ -25,6 +25,13 @@ export function missionIdOf(stream: string): string | undefined {
 export const REJECTIONS_STREAM = 'ledger-rejections';
 
 /**
+ * The signing key registry: every key registration, revocation and their rejections, in one
+ * stream, so that its revision is the version of the key ring it folds to and a replay knows
+ * which keys were valid when.
+ */
+export const KEYS_STREAM = 'ledger-keys';
+
+/**
  * The VP session registry stream of a workspace key, written by ledgers before the registry was a
  * projection of `mission.dispatched`; logs keep these streams, so readers still know the name.
  */
@@ -37,3 +44,9 @@ export const isVpSessionStream = (stream: string): boolean =>
   stream.startsWith(VP_SESSION_STREAM_PREFIX);
 
 const VP_SESSION_STREAM_PREFIX = 'vp-session-';
+
+/**
+ * The policy activations: which profile a serving process started with, and every switch an
+ * operator made, so the log says which policy was in force when.
+ */
+export const POLICY_STREAM = 'ledger-policy';

@@ -40,6 +40,16 @@ export const configSchema = z.object({
   LEDGER_STORE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   LEDGER_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   LEDGER_READYZ_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),
+  /**
+   * The policy profile in force: a shipped profile's id (`control-plane-strict-v1`,
+   * `development`) or the path of a profile file `NAME.json`, its signature beside it in
+   * `NAME.sig.json`. Unset: `control-plane-strict-v1` in production, `development` otherwise.
+   */
+  LEDGER_POLICY_PROFILE: z.string().min(1).optional(),
+  /** `warn`: the rollback toggle, every `enforce` of the profile becomes `warn` (recorded). */
+  LEDGER_POLICY_MODE: z.enum(['warn'], { error: 'must be warn, or unset' }).optional(),
+  /** A JSON file of `{key_id, public_key_pem}`: who may sign a profile file production accepts. */
+  LEDGER_POLICY_TRUSTED_KEYS: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

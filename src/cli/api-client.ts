@@ -36,6 +36,23 @@ export class LedgerClient {
     return parsed.data;
   }
 
+  /**
+   * POST `body` as JSON to `path` (under /v1) and parse the answer with `schema`; an error answer
+   * throws it.
+   */
+  async post<T>(path: string, body: unknown, schema: z.ZodType<T>): Promise<T> {
+    const response = await this.request(path, {}, undefined, body);
+    const answer: unknown = await response.json().catch(() => undefined);
+    if (!response.ok) throw answerError(response.status, answer);
+    const parsed = schema.safeParse(answer);
+    if (!parsed.success) {
+      throw new Error(
+        `The server at ${this.url} answered POST ${path} with an unexpected body (another version of the ledger?).`,
+      );
+    }
+    return parsed.data;
+  }
+
   /** The Server-Sent Events of `path`, until the server ends the stream or `signal` aborts. */
   async *stream(
     path: string,
@@ -53,6 +70,7 @@ export class LedgerClient {
     path: string,
     query: Record<string, string | undefined>,
     signal?: AbortSignal,
+    body?: unknown,
   ): Promise<Response> {
     const target = new URL(`${this.url}/v1${path}`);
     for (const [name, value] of Object.entries(query)) {
@@ -60,7 +78,11 @@ export class LedgerClient {
     }
     try {
       return await fetch(target, {
-        headers: { authorization: `Bearer ${this.token}` },
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) }),
         ...(signal === undefined ? {} : { signal }),
       });
     } catch (error) {

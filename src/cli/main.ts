@@ -1,11 +1,13 @@
 import { Command, Option } from 'commander';
 import { isLedgerError } from '../errors.ts';
 import { runEventsTail } from './events-tail.ts';
+import { runKeysAdd, runKeysGenerate, runKeysList, runKeysRevoke } from './keys.ts';
 import { runMigrate } from './migrate.ts';
 import { runMissionsList, runMissionsShow } from './missions.ts';
 import { packageVersion } from './package-version.ts';
 import { runProjectionStatus, runRebuild, runRetry } from './projections.ts';
 import { runProjector } from './projector.ts';
+import { runPolicyShow, runPolicySign } from './policy.ts';
 import { runReplay } from './replay.ts';
 import { runServe } from './serve.ts';
 import { runTokensAdd } from './tokens-add.ts';
@@ -87,6 +89,23 @@ const serverOptions = (command: Command) =>
       'an operator or auditor token (default LEDGER_TOKEN, else the tokens file)',
     );
 
+const policyCommand = program.command('policy').description('the policy profile');
+policyCommand
+  .command('show')
+  .description(
+    'the profile this configuration puts in force (LEDGER_POLICY_PROFILE, LEDGER_ENV, LEDGER_POLICY_MODE): its rule x mode matrix and digest',
+  )
+  .action(runPolicyShow);
+policyCommand
+  .command('sign')
+  .argument('<profile>', 'a profile file, NAME.json')
+  .description(
+    'sign a profile file (Ed25519, detached, over its canonical JSON): writes NAME.sig.json',
+  )
+  .requiredOption('--key <pem>', 'the Ed25519 private key, PEM (PKCS#8)')
+  .requiredOption('--key-id <id>', 'the key id the trusted keys file knows it by')
+  .action(runPolicySign);
+
 const missionsCommand = program
   .command('missions')
   .description('missions as a running `ledger serve` shows them');
@@ -126,6 +145,42 @@ serverOptions(
     .option('-f, --follow', 'keep printing new events')
     .option('--json', 'one stored event as JSON per line'),
 ).action(runEventsTail);
+
+const keysCommand = program
+  .command('keys')
+  .description('Ed25519 keys that sign inputs (docs/api.md, "Signed inputs")');
+keysCommand
+  .command('generate')
+  .description(
+    'write a new Ed25519 private key (PEM, mode 0600) and print its public key as base64url',
+  )
+  .requiredOption('--out <file>', 'where to write the private key (never overwritten)')
+  .action(runKeysGenerate);
+serverOptions(
+  keysCommand
+    .command('add')
+    .description('register a key on the running server (operator)')
+    .requiredOption('--id <key_id>', 'the key id signatures name (kid)')
+    .requiredOption('--owner <instance>', 'the instance id whose inputs the key signs')
+    .requiredOption('--public-key <base64url>', 'the public key `ledger keys generate` printed')
+    .option('--not-before <iso>', 'start of the validity window (default: now)')
+    .option('--not-after <iso>', 'end of the validity window (default: none)'),
+).action(runKeysAdd);
+serverOptions(
+  keysCommand
+    .command('revoke')
+    .argument('<id>', 'the key id')
+    .description('revoke a key on the running server from now on (operator)')
+    .requiredOption('--reason <text>', 'why (recorded)'),
+).action(runKeysRevoke);
+serverOptions(
+  keysCommand
+    .command('list')
+    .description('the registered keys, in key id order (one page; --cursor continues)')
+    .option('--limit <n>', 'keys per page, 1 to 1000', '100')
+    .option('--cursor <cursor>', 'the page after the one that printed it')
+    .option('--json', 'print the API answer as JSON'),
+).action(runKeysList);
 
 const tokensCommand = program.command('tokens').description('the API tokens file');
 tokensCommand

@@ -4,6 +4,11 @@ import { loadConfig, type LedgerConfig } from '../config.ts';
 import { nanoid } from 'nanoid';
 import { LedgerError, isLedgerError } from '../errors.ts';
 import { createApp } from '../http/app.ts';
+import { KeyRegistry } from '../ledger/key-registry.ts';
+import { KeyRingCache } from '../ledger/key-ring-cache.ts';
+import { PolicyHolder } from '../ledger/policy-holder.ts';
+import { policyMatrix } from '../policy/active-policy.ts';
+import { loadPolicyConfig } from './policy-config.ts';
 import { MissionLedger } from '../ledger/mission-ledger.ts';
 import { OpenStreams } from '../http/event-stream.ts';
 import { TokenAuthenticator } from '../http/auth.ts';
@@ -118,6 +123,10 @@ export async function runServe(options: ServeOptions = {}): Promise<void> {
   let store: EventStore;
   let readModels: ReadModels;
   let readModelsAt: string;
+  let keyRing: KeyRingCache;
+  let policy: PolicyHolder;
+  // Before the port or the store: a profile file that is missing or untrusted stops the start.
+  const policyConfig = await loadPolicyConfig(config);
   try {
     server = await bindPort(config.PORT, config.HOST);
     const bound = server;
@@ -148,6 +157,22 @@ export async function runServe(options: ServeOptions = {}): Promise<void> {
     const models = readModels;
     opened.unshift(() => models.stop());
     await readModels.start();
+    keyRing = new KeyRingCache({ store, logger });
+    await keyRing.start();
+    const ring = keyRing;
+    opened.unshift(() => ring.stop());
+    policy = new PolicyHolder({
+      store,
+      profile: policyConfig.profile,
+      signedBy: policyConfig.signedBy,
+      environment: config.LEDGER_ENV,
+      override: config.LEDGER_POLICY_MODE ?? null,
+      now: () => new Date(),
+      trust: policyConfig.trust,
+    });
+    await policy.start();
+    const holder = policy;
+    opened.unshift(() => holder.stop());
   } catch (error) {
     for (const close of opened) await close().catch(() => undefined);
     throw explainReadModelsFailure(error, config);
@@ -160,10 +185,22 @@ export async function runServe(options: ServeOptions = {}): Promise<void> {
       perMinute: config.LEDGER_REJECTIONS_PER_MINUTE,
       bytesPerMinute: config.LEDGER_REJECTION_BYTES_PER_MINUTE,
     },
+    policy: () => ({ active: policy.current.active, keys: keyRing.current() }),
+  });
+  const keys = new KeyRegistry({
+    store,
+    now: () => new Date(),
+    cache: keyRing,
+    rejectionLimits: {
+      perMinute: config.LEDGER_REJECTIONS_PER_MINUTE,
+      bytesPerMinute: config.LEDGER_REJECTION_BYTES_PER_MINUTE,
+    },
   });
   const shutdown = new AbortController();
   const app = createApp({
     ledger,
+    keys,
+    policy,
     // A 401 in development names the file its tokens are in.
     ...(config.LEDGER_TOKENS_FILE === undefined ? { devTokensFile: tokens.path } : {}),
     shutdown: shutdown.signal,
@@ -182,6 +219,7 @@ export async function runServe(options: ServeOptions = {}): Promise<void> {
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
   process.stderr.write(banner(url, config, version, tokens, readModelsAt, runProjections));
+  process.stderr.write(`${policyMatrix(policy.current.active)}\n`);
   logger.info(
     { url, store: redactStoreUrl(config.LEDGER_STORE), env: config.LEDGER_ENV },
     'listening',
@@ -194,8 +232,10 @@ export async function runServe(options: ServeOptions = {}): Promise<void> {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     shutdown.abort();
     server.close(() => {
-      void readModels
+      void policy
         .stop()
+        .then(() => keyRing.stop())
+        .then(() => readModels.stop())
         .then(
           () => store.close(),
           (error: unknown) => {

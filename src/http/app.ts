@@ -1,5 +1,7 @@
 import express, { type Express } from 'express';
 import { LedgerError } from '../errors.ts';
+import type { KeyRegistry } from '../ledger/key-registry.ts';
+import type { PolicyHolder } from '../ledger/policy-holder.ts';
 import type { MissionLedger } from '../ledger/mission-ledger.ts';
 import type { Logger } from '../logger.ts';
 import type { ReadModels } from '../read-models/read-models.ts';
@@ -8,6 +10,8 @@ import { authenticate, requireRole, type TokenAuthenticator } from './auth.ts';
 import { DEFAULT_BODY_LIMIT } from './body.ts';
 import { errorMiddleware } from './errors.ts';
 import { eventStream, type OpenStreams } from './event-stream.ts';
+import { keyRoutes } from './key-routes.ts';
+import { policyRoutes } from './policy-routes.ts';
 import { missionRoutes } from './mission-routes.ts';
 import { openApiDocument } from './openapi.ts';
 import { limitParam, positionCursor, queryParams } from './query-params.ts';
@@ -29,6 +33,10 @@ export interface AppDeps {
   bodyLimit?: number;
   /** The command path: every input goes through it. */
   ledger: MissionLedger;
+  /** The signing key registry (`/v1/keys`). */
+  keys: KeyRegistry;
+  /** The policy in force (`/v1/policy`). */
+  policy: PolicyHolder;
   /** The clock reads compute ages and windows from (tests pass a fixed one). */
   now?: () => Date;
   /** Aborted when the server shuts down: ends the long-lived event streams. */
@@ -115,6 +123,16 @@ export function createApp(deps: AppDeps): Express {
   );
 
   v1.use(missionRoutes({ ledger, logger, bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT }));
+  v1.use(
+    keyRoutes({ keys: deps.keys, logger, bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT, now }),
+  );
+  v1.use(
+    policyRoutes({
+      policy: deps.policy,
+      logger,
+      bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    }),
+  );
   v1.use(
     readRoutes({
       readModels,

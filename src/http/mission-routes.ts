@@ -81,7 +81,7 @@ export function missionRoutes({ ledger, logger, bodyLimit }: MissionRouteDeps): 
     requireRole('operator'),
     ...body,
     command('dispatch', 'info', ['mission dispatched', 'dispatch replayed'], (req) =>
-      ledger.dispatch(req.body, principalOf(req)),
+      ledger.dispatch(req.body, principalOf(req), req.get('ledger-signature')),
     ),
   );
 
@@ -90,7 +90,12 @@ export function missionRoutes({ ledger, logger, bodyLimit }: MissionRouteDeps): 
     requireRole('factory'),
     ...body,
     command('callback', 'debug', ['callback accepted', 'callback replayed'], (req) =>
-      ledger.callback(req.params.id as string, req.body, principalOf(req)),
+      ledger.callback(
+        req.params.id as string,
+        req.body,
+        principalOf(req),
+        req.get('ledger-signature'),
+      ),
     ),
   );
 

@@ -7,6 +7,9 @@ import {
   eventStreamHeaders,
   eventStreamQuery,
   eventsQuery,
+  keyCommandHeaders,
+  keyIdPath,
+  keyListQuery,
   keysetCursor,
   limit,
   minPositionQuery,
@@ -15,6 +18,7 @@ import {
   retryAfterHeaders,
   timelineQuery,
   vpSessionPath,
+  signatureHeaders,
 } from './openapi-parameters.ts';
 import { OUTCOME_WINDOW_HOURS } from './read-routes.ts';
 import {
@@ -24,14 +28,18 @@ import {
   errorBodySchema,
   eventsPageSchema,
   healthSchema,
+  keyCommandResultSchema,
   missionHealthSchema,
   missionListSchema,
   missionViewSchema,
   notReadySchema,
   projectionsSchema,
   readySchema,
+  signingKeyListSchema,
+  signingKeyViewSchema,
   timelinePageSchema,
   vpSessionSchema,
+  policyViewSchema,
 } from './response-schemas/index.ts';
 
 /** The tags operations are grouped by, with what each holds. */
@@ -41,6 +49,14 @@ export const tags = [
     description: 'Dispatch, lifecycle callbacks, cancel, and one mission read from its stream.',
   },
   { name: 'events', description: 'The global event log, paged and live.' },
+  {
+    name: 'keys',
+    description: 'The signing key registry: Ed25519 keys that sign inputs, with their windows.',
+  },
+  {
+    name: 'policy',
+    description: 'The policy profile in force, and switching it (recorded in ledger-policy).',
+  },
   { name: 'read-models', description: 'Reads of the projections: lists, budgets, VP sessions.' },
   { name: 'dashboards', description: 'Aggregates for operators, from the projections.' },
   { name: 'operations', description: 'Health, readiness, projection status and this document.' },
@@ -107,6 +123,25 @@ const commandFailures = {
   '503': withRetryAfter('STORE_UNAVAILABLE or DEADLINE_EXCEEDED: retry with the same key.'),
 };
 
+/** The answers of the key registry's two commands besides their 201. */
+const keyCommandFailures = {
+  '200': json(
+    keyCommandResultSchema,
+    'A retry of a change already in force: the original result (duplicate: true).',
+  ),
+  '404': json(errorBodySchema, 'NOT_FOUND: no key of that id (revocation); recorded.'),
+  '409': json(
+    errorBodySchema,
+    'ALREADY_EXISTS: the key id is registered with other content; or IDEMPOTENCY_KEY_REUSED. Recorded.',
+  ),
+  '422': json(
+    errorBodySchema,
+    'SCHEMA_INVALID: the body breaks the contract, the public key is no Ed25519 key, or the window is empty. Recorded.',
+  ),
+  '429': withRetryAfter('RATE_LIMITED: the sender made the ledger record too many rejections.'),
+  '503': withRetryAfter('STORE_UNAVAILABLE or DEADLINE_EXCEEDED: retry.'),
+};
+
 const body = (schema: z.ZodType) => ({
   required: true,
   content: { 'application/json': { schema } },
@@ -124,6 +159,7 @@ export const operations: Operation[] = [
     tags: ['missions'],
     summary: 'Dispatch a mission',
     description: 'Dispatch a mission (Mission Envelope v1). Role: operator.',
+    requestParams: { header: signatureHeaders },
     requestBody: body(contractSchemas['mission-dispatch']),
     responses: {
       '201': json(commandResultSchema, 'Dispatched.'),
@@ -171,7 +207,7 @@ export const operations: Operation[] = [
     summary: 'Report a lifecycle event',
     description:
       'A lifecycle callback (seed 002 section 3). Role: factory bound to the target instance.',
-    requestParams: { path: missionIdPath },
+    requestParams: { path: missionIdPath, header: signatureHeaders },
     requestBody: body(contractSchemas['lifecycle-event']),
     responses: {
       '201': json(commandResultSchema, 'Accepted and appended.'),
@@ -208,6 +244,99 @@ export const operations: Operation[] = [
       '201': json(commandResultSchema, 'Cancel requested.'),
       ...commandFailures,
       ...errors(400, 401, 403, 404, 409, 413, 415, 422),
+      ...otherFailures,
+    },
+  },
+  {
+    path: '/v1/policy',
+    method: 'get',
+    operationId: 'getPolicy',
+    tags: ['policy'],
+    summary: 'Read the policy in force',
+    description:
+      "The profile in force in the answering process (id, digest, settings), where it came from, and each rule's mode per environment with the effective one. Roles: operator, auditor.",
+    responses: {
+      '200': json(policyViewSchema, 'The policy in force.'),
+      ...errors(400, 401, 403),
+      ...otherFailures,
+    },
+  },
+  {
+    path: '/v1/policy/activations',
+    method: 'post',
+    operationId: 'activatePolicy',
+    tags: ['policy'],
+    summary: 'Switch the policy in force',
+    description:
+      'Put a shipped profile or a (trusted) profile document in force, with or without the rollback toggle; recorded as policy.activated and adopted by every serving process. Role: operator.',
+    requestBody: body(contractSchemas['policy-activation-request']),
+    responses: {
+      '201': json(policyViewSchema, 'Activated.'),
+      '404': json(errorBodySchema, 'NOT_FOUND: no shipped profile of that id.'),
+      ...errors(400, 401, 403, 413, 415, 422),
+      ...otherFailures,
+    },
+  },
+  {
+    path: '/v1/keys',
+    method: 'post',
+    operationId: 'registerKey',
+    tags: ['keys'],
+    summary: 'Register a signing key',
+    description:
+      'Register an Ed25519 signing key for an instance, with a validity window (rotation: register the new key with a window overlapping the old one). Role: operator.',
+    requestParams: { header: keyCommandHeaders },
+    requestBody: body(contractSchemas['key-registration']),
+    responses: {
+      '201': json(keyCommandResultSchema, 'Registered.'),
+      ...keyCommandFailures,
+      ...errors(400, 401, 403, 413, 415),
+      ...otherFailures,
+    },
+  },
+  {
+    path: '/v1/keys',
+    method: 'get',
+    operationId: 'listKeys',
+    tags: ['keys'],
+    summary: 'List signing keys',
+    description: 'Every registered key in key id order, paged. Roles: operator, auditor.',
+    requestParams: { query: keyListQuery },
+    responses: {
+      '200': json(signingKeyListSchema, 'A page.'),
+      ...errors(400, 401, 403),
+      ...otherFailures,
+    },
+  },
+  {
+    path: '/v1/keys/{key_id}',
+    method: 'get',
+    operationId: 'getKey',
+    tags: ['keys'],
+    summary: 'Read a signing key',
+    description: 'One key with its window, revocation and status now. Roles: operator, auditor.',
+    requestParams: { path: keyIdPath },
+    responses: {
+      '200': json(signingKeyViewSchema, 'The key.'),
+      '404': json(errorBodySchema, 'NOT_FOUND: no key of that id.'),
+      ...errors(401, 403),
+      ...otherFailures,
+    },
+  },
+  {
+    path: '/v1/keys/{key_id}/revoke',
+    method: 'post',
+    operationId: 'revokeKey',
+    tags: ['keys'],
+    summary: 'Revoke a signing key',
+    description:
+      'Revoke a key: it verifies no input received from now on. The first revocation stands. Role: operator.',
+    requestParams: { path: keyIdPath, header: keyCommandHeaders },
+    requestBody: body(contractSchemas['key-revocation']),
+    responses: {
+      '201': json(keyCommandResultSchema, 'Revoked.'),
+      ...keyCommandFailures,
+      ...errors(400, 401, 403, 413, 415),
       ...otherFailures,
     },
   },

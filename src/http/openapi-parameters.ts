@@ -100,3 +100,27 @@ export const minPositionQuery = z.object({ min_position: minPosition });
 export const retryAfterHeaders = z.object({
   'Retry-After': z.int().positive().meta({ description: 'Seconds to wait; 1 for a 503.' }),
 });
+
+/** `{key_id}`: a signing key id. */
+export const keyIdPath = z.object({
+  key_id: z.string().meta({ description: 'The signing key id.' }),
+});
+
+/** The query of `GET /v1/keys`. */
+export const keyListQuery = z.object({ limit, cursor: keysetCursor });
+
+/** The headers of the key registry's commands. */
+export const keyCommandHeaders = z.object({
+  'Idempotency-Key': z.string().min(1).max(256).optional().meta({
+    description:
+      'Deduplicates a retry; a retry of a registration or revocation already in force is answered as a duplicate without it too.',
+  }),
+});
+
+/** The optional signature of a dispatch or callback (see docs/api.md, Signed inputs). */
+export const signatureHeaders = z.object({
+  'Ledger-Signature': z.string().optional().meta({
+    description:
+      'A compact detached JWS (EdDSA, kid = a registered key of the sender) over the RFC 8785 canonical body. Required where the policy in force enforces the signature rule.',
+  }),
+});

@@ -3,6 +3,7 @@ import {
   type MissionCommand,
   type MissionEvent,
   type MissionState,
+  type PolicyInForce,
 } from '../domain/mission/index.ts';
 import { missionId as missionIdSchema, type Principal } from '../../schemas/index.ts';
 import { missionStream } from '../../schemas/streams.ts';
@@ -24,6 +25,8 @@ export interface MissionLedgerOptions {
   cacheSize?: number;
   /** How much one principal may make the ledger record as rejections. */
   rejectionLimits?: RejectionLimits;
+  /** The policy in force and the signing keys known, read when each input is received. */
+  policy: () => PolicyInForce;
 }
 
 /**
@@ -51,23 +54,29 @@ export class MissionLedger {
       received_at: this.options.now().toISOString(),
       principal,
       idempotency_key: idempotencyKey,
+      policy: this.options.policy(),
     };
   }
 
-  /** A dispatch (Mission Envelope v1) as received. */
-  dispatch(payload: unknown, principal: Principal): Promise<CommandOutcome> {
+  /** A dispatch (Mission Envelope v1) as received, with its `Ledger-Signature` header if any. */
+  dispatch(payload: unknown, principal: Principal, signature?: string): Promise<CommandOutcome> {
     return this.handler.handle({
       type: 'dispatchMission',
-      data: { payload, allocated_session_id: this.options.newId() },
+      data: { payload, allocated_session_id: this.options.newId(), signature },
       metadata: this.metadata(principal),
     });
   }
 
-  /** A lifecycle callback for the mission of the request path, as received. */
-  callback(missionId: string, payload: unknown, principal: Principal): Promise<CommandOutcome> {
+  /** A lifecycle callback for the mission of the request path, as received, with its signature. */
+  callback(
+    missionId: string,
+    payload: unknown,
+    principal: Principal,
+    signature?: string,
+  ): Promise<CommandOutcome> {
     return this.handler.handle({
       type: 'postCallback',
-      data: { mission_id: missionId, payload },
+      data: { mission_id: missionId, payload, signature },
       metadata: this.metadata(principal),
     });
   }

@@ -190,7 +190,9 @@ describe.each(layouts)('ledger missions and events beside a server on $name', (l
     expect(events[1]!.position).toBe(events[0]!.position + 1);
 
     const text = await ledger('events', 'tail', '--after', '0');
-    expect(text.stdout.split('\n').filter((l) => /^\s+\d+ {2}/.test(l))).toHaveLength(4);
+    // The policy activation recorded at start, then the mission's four events.
+    expect(text.stdout.split('\n').filter((l) => /^\s+\d+ {2}/.test(l))).toHaveLength(5);
+    expect(text.stdout).toMatch(/policy\.activated/);
     expect(text.stdout).toMatch(/mission\.callback_rejected {2}factory:ua-factory-07 {2}REJECTED/);
     expect(text.stdout).toMatch(/^\s+- TRANSITION_ILLEGAL: /m);
   });

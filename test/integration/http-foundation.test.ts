@@ -10,6 +10,10 @@ import type { ReadModels } from '../../src/read-models/read-models.ts';
 import { readModelsBeside } from '../support/http-app.ts';
 import { dropSchemas, freshSchemaName, storeUrl } from '../support/postgres.ts';
 import { MissionLedger } from '../../src/ledger/mission-ledger.ts';
+import { KeyRegistry } from '../../src/ledger/key-registry.ts';
+import { policyInForce } from '../support/policy.ts';
+import { PolicyHolder } from '../../src/ledger/policy-holder.ts';
+import { shippedProfiles } from '../../src/policy/shipped-profiles.ts';
 
 const OPERATOR = 'operator-token-0123456789';
 const auth = { headers: { authorization: `Bearer ${OPERATOR}` } };
@@ -28,7 +32,22 @@ describe.each([
     readModels = readModelsBeside(store);
     await readModels.start();
     const app = createApp({
-      ledger: new MissionLedger({ store, now: () => new Date(), newId: () => 'vps_1' }),
+      ledger: new MissionLedger({
+        store,
+        now: () => new Date(),
+        newId: () => 'vps_1',
+        policy: () => policyInForce(),
+      }),
+      keys: new KeyRegistry({ store, now: () => new Date() }),
+      policy: new PolicyHolder({
+        store,
+        profile: shippedProfiles.development,
+        signedBy: null,
+        environment: 'development',
+        override: null,
+        now: () => new Date(),
+        trust: () => null,
+      }),
       store,
       readModels,
       logger: createLogger('silent'),

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openApiDocument } from '../../src/http/openapi.ts';
@@ -153,7 +154,7 @@ describe('the OpenAPI document', () => {
       (p.ruleId === 'operation-4xx-response' &&
         /^#\/paths\/~1v1~1(healthz|readyz|openapi\.json)\/get\/responses$/.test(p.pointer)) ||
       (p.ruleId === 'no-unused-components' &&
-        /^#\/components\/schemas\/(mission-[a-z-]+|ledger-rejection|vp-session-mission-bound)$/.test(
+        /^#\/components\/schemas\/(mission-[a-z-]+|ledger-rejection|vp-session-mission-bound|key-(registered|revoked|registration-rejected|revocation-rejected))$/.test(
           p.pointer,
         ));
     expect(problems.filter((p) => !accepted(p))).toEqual([]);
@@ -315,6 +316,40 @@ describe.each([
     await checked('GET', '/v1/healthz', '/v1/healthz', 200, {});
     await checked('GET', '/v1/readyz', '/v1/readyz', 200, {});
     await checked('GET', '/v1/openapi.json', '/v1/openapi.json', 200, {});
+  });
+
+  it('answers the signing key routes with bodies their documented schemas accept', async () => {
+    const { publicKey } = generateKeyPairSync('ed25519');
+    const key = {
+      key_id: 'oapi-key-1',
+      owner: 'ua-factory-07',
+      public_key: publicKey.export({ format: 'jwk' }).x,
+    };
+    await checked('POST', '/v1/keys', '/v1/keys', 201, { ...operator, body: key });
+    await checked('POST', '/v1/keys', '/v1/keys', 200, { ...operator, body: key });
+    const other = {
+      ...key,
+      public_key: generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x,
+    };
+    await checked('POST', '/v1/keys', '/v1/keys', 409, { ...operator, body: other });
+    await checked('POST', '/v1/keys', '/v1/keys', 422, { ...operator, body: { key_id: 'x' } });
+    await checked('GET', '/v1/keys', '/v1/keys?limit=1', 200);
+    await checked('GET', '/v1/keys/{key_id}', '/v1/keys/oapi-key-1', 200);
+    await checked('GET', '/v1/keys/{key_id}', '/v1/keys/oapi-nowhere', 404);
+    const revoke = '/v1/keys/{key_id}/revoke';
+    await checked('POST', revoke, '/v1/keys/oapi-key-1/revoke', 201, {
+      ...operator,
+      body: { reason: 'Rotated.' },
+    });
+    await checked('POST', revoke, '/v1/keys/oapi-key-1/revoke', 200, {
+      ...operator,
+      body: { reason: 'Again.' },
+    });
+    await checked('POST', revoke, '/v1/keys/oapi-nowhere/revoke', 404, {
+      ...operator,
+      body: { reason: 'x' },
+    });
+    await checked('GET', '/v1/keys', '/v1/keys', 403, factory);
   });
 
   it('answers errors with the documented Error body', async () => {

@@ -112,7 +112,8 @@ describe('ledger serve', () => {
     });
     expect(created.status).toBe(201);
     const { position } = (await created.json()) as { position: number };
-    expect(position).toBe(1);
+    // Position 1 is the policy activation the server recorded when it started.
+    expect(position).toBe(2);
     const listed = await fetch(`${served.url}/v1/missions?min_position=${position}`, {
       headers: { authorization: `Bearer ${token}` },
     });
@@ -122,7 +123,7 @@ describe('ledger serve', () => {
       as_of_position: number;
     };
     expect(body.missions.map((m) => m.mission_id)).toEqual([dispatch.mission_id]);
-    expect(body.as_of_position).toBe(1);
+    expect(body.as_of_position).toBe(2);
     served.child.kill('SIGTERM');
     expect(await served.exited).toBe(0);
   });

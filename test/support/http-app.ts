@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from '../../src/http/app.ts';
 import { OpenStreams } from '../../src/http/event-stream.ts';
 import { TokenAuthenticator, type TokenEntry } from '../../src/http/auth.ts';
+import { KeyRegistry } from '../../src/ledger/key-registry.ts';
+import { KeyRingCache } from '../../src/ledger/key-ring-cache.ts';
 import { MissionLedger } from '../../src/ledger/mission-ledger.ts';
 import type { RejectionLimits } from '../../src/ledger/rejection-budget.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
@@ -13,6 +15,10 @@ import { openStore } from '../../src/store/open-store.ts';
 import type { EventStore } from '../../src/store/port.ts';
 import { SqlEventStore } from '../../src/store/sql/sql-store.ts';
 import { dropSchemas } from './postgres.ts';
+import type { PolicyInForce } from '../../src/domain/mission/index.ts';
+import type { Environment } from '../../schemas/index.ts';
+import { PolicyHolder, type PolicyHolderOptions } from '../../src/ledger/policy-holder.ts';
+import { shippedProfiles, type ShippedProfileId } from '../../src/policy/shipped-profiles.ts';
 
 /** The instance the dispatch fixture is addressed to (fixtures/mission-dispatch.example.json). */
 export const TARGET_INSTANCE = 'ua-factory-07';
@@ -92,6 +98,8 @@ export interface TestApp {
   readModels: ReadModels;
   /** The event streams the app is serving right now. */
   openStreams: OpenStreams;
+  /** The key ring of the app's process, as `ledger serve` keeps it. */
+  keyRing: KeyRingCache;
   /**
    * Shuts down as `ledger serve` does: aborts the event streams and closes the server, waiting
    * for open connections to finish by themselves (none is cut off). Then as `close`.
@@ -117,6 +125,14 @@ export interface StartAppOptions {
   /** `info.env`; default `test`. */
   env?: string;
   devTokensFile?: string;
+  /** The policy each input is decided under; default the app's policy holder and key ring. */
+  policy?: () => PolicyInForce;
+  /** The shipped profile the app starts with (recorded as ledger serve does); default development. */
+  policyProfile?: ShippedProfileId;
+  /** Default development. */
+  policyEnvironment?: Environment;
+  /** How profile documents activated over the API are trusted; default: accepted unsigned. */
+  policyTrust?: PolicyHolderOptions['trust'];
 }
 
 /**
@@ -173,9 +189,31 @@ export async function startApp(options: StartAppOptions): Promise<TestApp> {
     now,
     newId: () => `vps_${randomUUID()}`,
     ...(options.rejectionLimits === undefined ? {} : { rejectionLimits: options.rejectionLimits }),
+    policy: options.policy ?? (() => ({ active: policy.current.active, keys: keyRing.current() })),
+  });
+  const keyRing = new KeyRingCache({ store: options.store });
+  await keyRing.start();
+  // As `ledger serve` does: the profile in force is recorded when the app starts.
+  const policy = new PolicyHolder({
+    store: options.store,
+    profile: shippedProfiles[options.policyProfile ?? 'development'],
+    signedBy: null,
+    environment: options.policyEnvironment ?? 'development',
+    override: null,
+    now,
+    trust: options.policyTrust ?? (() => null),
+  });
+  await policy.start();
+  const keys = new KeyRegistry({
+    store: options.store,
+    now,
+    cache: keyRing,
+    ...(options.rejectionLimits === undefined ? {} : { rejectionLimits: options.rejectionLimits }),
   });
   const app = createApp({
     ledger,
+    keys,
+    policy,
     store: options.store,
     readModels,
     openStreams,
@@ -236,6 +274,8 @@ export async function startApp(options: StartAppOptions): Promise<TestApp> {
       server.close((error) => (error === undefined ? resolve() : reject(error)));
       server.closeAllConnections();
     });
+    await policy.stop();
+    await keyRing.stop();
     await own?.release();
   };
 
@@ -247,6 +287,8 @@ export async function startApp(options: StartAppOptions): Promise<TestApp> {
       server.close((error) => (error === undefined ? resolve() : reject(error)));
       server.closeIdleConnections();
     });
+    await policy.stop();
+    await keyRing.stop();
     await own?.release();
   };
 
@@ -258,6 +300,7 @@ export async function startApp(options: StartAppOptions): Promise<TestApp> {
     shutDown,
     openStreams,
     readModels,
+    keyRing,
     dropConnections: () => server.closeAllConnections(),
   };
 }

@@ -7,6 +7,7 @@ import { RejectionBudget } from '../../src/ledger/rejection-budget.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { EventStore } from '../../src/store/port.ts';
 import { callbackPayload, dispatchPayload, type Dispatch } from '../support/mission-fixtures.ts';
+import { policyInForce } from '../support/policy.ts';
 
 const OPERATOR: Principal = { role: 'operator', id: 'ops' };
 const FACTORY: Principal = { role: 'factory', id: 'ua-factory-07' };
@@ -17,6 +18,7 @@ const meta = (principal: Principal, idempotency_key?: string) => ({
   received_at: AT,
   principal,
   idempotency_key,
+  policy: policyInForce(),
 });
 const dispatch = (payload: unknown): MissionCommand => ({
   type: 'dispatchMission',

@@ -60,6 +60,16 @@ const probes: Probe[] = [
     imports: ['../store/port.ts'],
   },
   {
+    rule: 'policy-imports-only-schemas-and-errors',
+    file: 'src/policy/uses-domain.ts',
+    imports: ['../domain/mission/state.ts'],
+  },
+  {
+    rule: 'policy-imports-only-schemas-and-errors',
+    file: 'src/policy/uses-audit.ts',
+    imports: ['../audit/canonical-json.ts'],
+  },
+  {
     rule: 'schemas-import-nothing-from-src',
     file: 'schemas/uses-errors.ts',
     imports: ['../src/errors.ts'],
@@ -136,6 +146,17 @@ const allowed: Module[] = [
   {
     file: 'src/domain/pure.ts',
     imports: ['node:crypto', 'zod', '../errors.ts', '../json.ts', '../../schemas/primitives.ts'],
+  },
+  {
+    file: 'src/policy/pure.ts',
+    imports: [
+      'node:crypto',
+      'canonicalize',
+      'zod',
+      '../errors.ts',
+      './rule-ids.ts',
+      '../../schemas/policy-decision.ts',
+    ],
   },
   {
     file: 'src/http/uses-ports.ts',

@@ -1,4 +1,17 @@
 import { createHash } from 'node:crypto';
+import { policyInForce } from '../support/policy.ts';
+
+/** The decision of the development profile in development when no rule fired. */
+const developmentDecision = (outcome: 'accepted' | 'rejected') => {
+  const { active } = policyInForce();
+  return {
+    profile: { id: 'development', digest: active.digest },
+    environment: 'development' as const,
+    override: null,
+    outcome,
+    findings: [],
+  };
+};
 import { describe, expect, it } from 'vitest';
 import {
   lifecycleEventTypeSchema,
@@ -59,6 +72,7 @@ describe('decideDispatch', () => {
           workspace_key: workspaceKey('vp.coder.primary', 'vps_01JD8Z5YB2W9E4QK7TPM0RXAGD'),
           received_at: RECEIVED_AT,
           principal: operator,
+          policy: developmentDecision('accepted'),
         },
       },
     ]);
@@ -140,7 +154,12 @@ describe('decideCallback: gates', () => {
       .thenEvents([
         {
           type: 'mission.accepted',
-          data: { callback: payload, received_at: RECEIVED_AT, principal: factory },
+          data: {
+            callback: payload,
+            received_at: RECEIVED_AT,
+            principal: factory,
+            policy: developmentDecision('accepted'),
+          },
         },
       ]);
   });
@@ -590,38 +609,42 @@ describe('determinism', () => {
     [
       'an accepted dispatch',
       () =>
-        decideDispatch(undefined, {
-          ...input,
-          payload: dispatchPayload(),
-          allocatedSessionId: 'a',
-        }),
+        decideDispatch(
+          undefined,
+          { ...input, payload: dispatchPayload(), allocatedSessionId: 'a' },
+          policyInForce(),
+        ),
     ],
     [
       'a rejected dispatch',
       () =>
-        decideDispatch(undefined, {
-          ...input,
-          payload: { mission_id: 'm' },
-          allocatedSessionId: 'a',
-        }),
+        decideDispatch(
+          undefined,
+          { ...input, payload: { mission_id: 'm' }, allocatedSessionId: 'a' },
+          policyInForce(),
+        ),
     ],
     [
       'an accepted callback',
       () =>
-        decideCallback(given(missionIn('queued')).state, {
-          ...input,
-          missionId: MISSION_ID,
-          payload: callbackPayload('mission.accepted'),
-        }),
+        decideCallback(
+          given(missionIn('queued')).state,
+          { ...input, missionId: MISSION_ID, payload: callbackPayload('mission.accepted') },
+          policyInForce(),
+        ),
     ],
     [
       'a rejected callback',
       () =>
-        decideCallback(given(missionIn('completed')).state, {
-          ...input,
-          missionId: 'x',
-          payload: callbackPayload('mission.progress', { trace_id: 't' }),
-        }),
+        decideCallback(
+          given(missionIn('completed')).state,
+          {
+            ...input,
+            missionId: 'x',
+            payload: callbackPayload('mission.progress', { trace_id: 't' }),
+          },
+          policyInForce(),
+        ),
     ],
     [
       'a cancel',
@@ -640,7 +663,8 @@ describe('determinism', () => {
   it('allocates nothing itself: the session id is the one passed in', () => {
     const { vp_session_id: _omitted, ...payload } = dispatchPayload();
     const decide = (id: string) =>
-      decideDispatch(undefined, { ...input, payload, allocatedSessionId: id }).vpSessionId;
+      decideDispatch(undefined, { ...input, payload, allocatedSessionId: id }, policyInForce())
+        .vpSessionId;
     expect([decide('s1'), decide('s1'), decide('s2')]).toEqual(['s1', 's1', 's2']);
   });
 });

@@ -1,3 +1,4 @@
+import { policyInForce } from '../support/policy.ts';
 import { describe, expect, it } from 'vitest';
 import type { LifecycleEventType } from '../../schemas/index.ts';
 import {
@@ -144,22 +145,30 @@ describe('foldMission: a whole realistic mission', () => {
 
   /** Runs every step through the real decide path, checking each is accepted. */
   function run(): { events: MissionEvent[]; states: (MissionState | undefined)[] } {
-    const first = decideDispatch(undefined, {
-      payload: dispatchPayload(),
-      received_at: DISPATCHED_AT,
-      principal: operator,
-      allocatedSessionId: 'unused',
-    });
+    const first = decideDispatch(
+      undefined,
+      {
+        payload: dispatchPayload(),
+        received_at: DISPATCHED_AT,
+        principal: operator,
+        allocatedSessionId: 'unused',
+      },
+      policyInForce(),
+    );
     const events: MissionEvent[] = [...first.events];
     let state = foldMission(events);
     const states = [state];
     steps.forEach(([type, overrides], i) => {
-      const decision = decideCallback(state, {
-        missionId: MISSION_ID,
-        payload: callbackPayload(type, overrides),
-        received_at: `2025-11-20T09:${String(10 + i).padStart(2, '0')}:00.000Z`,
-        principal: factory,
-      });
+      const decision = decideCallback(
+        state,
+        {
+          missionId: MISSION_ID,
+          payload: callbackPayload(type, overrides),
+          received_at: `2025-11-20T09:${String(10 + i).padStart(2, '0')}:00.000Z`,
+          principal: factory,
+        },
+        policyInForce(),
+      );
       expect(decision.reasons, type).toEqual([]);
       events.push(...decision.events);
       state = decision.events.reduce(evolveMission, state);

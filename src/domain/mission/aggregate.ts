@@ -13,6 +13,7 @@ import {
   decideDispatch,
   rejectedInputData,
   type Decision,
+  type PolicyInForce,
 } from './decide.ts';
 import type { MissionEvent } from './events.ts';
 import { recordedInput, storedScopedKey, type InputKind } from './idempotency.ts';
@@ -20,7 +21,12 @@ import { storableInput, textIssues } from './input-text.ts';
 import { storedReasons } from './reasons.ts';
 import { evolveMission, initialMissionState, type MissionState } from './state.ts';
 
-/** `POST /v1/missions`: a control plane dispatches a mission (seed 002 §1). */
+/** What a mission command carries besides its data: the common metadata and the policy in force. */
+export interface MissionCommandMetadata extends CommandMetadata {
+  policy: PolicyInForce;
+}
+
+/** `POST /v1/missions`: a control plane dispatches a mission. */
 export interface DispatchMission {
   type: 'dispatchMission';
   data: {
@@ -28,15 +34,17 @@ export interface DispatchMission {
     payload: unknown;
     /** A fresh session id, used only when the payload has no `vp_session_id`. */
     allocated_session_id: string;
+    /** The `Ledger-Signature` header as received. */
+    signature?: string | undefined;
   };
-  metadata: CommandMetadata;
+  metadata: MissionCommandMetadata;
 }
 
-/** `POST /v1/missions/{id}/events`: a factory reports on a mission (seed 002 §2-§3). */
+/** `POST /v1/missions/{id}/events`: a factory reports on a mission. */
 export interface PostCallback {
   type: 'postCallback';
-  data: { mission_id: string; payload: unknown };
-  metadata: CommandMetadata;
+  data: { mission_id: string; payload: unknown; signature?: string | undefined };
+  metadata: MissionCommandMetadata;
 }
 
 /**
@@ -46,7 +54,7 @@ export interface PostCallback {
 export interface CancelMission {
   type: 'cancelMission';
   data: { mission_id: string; body: unknown };
-  metadata: CommandMetadata;
+  metadata: MissionCommandMetadata;
 }
 
 /** Every command the mission aggregate takes. */
@@ -148,22 +156,32 @@ export const missionDecider: Decider<MissionCommand, MissionState | undefined, M
   initialState: initialMissionState,
   evolve: evolveMission,
   decide(command, state) {
-    const { received_at, principal } = command.metadata;
+    const { received_at, principal, policy } = command.metadata;
     switch (command.type) {
       case 'dispatchMission':
-        return decideDispatch(state, {
-          payload: command.data.payload,
-          received_at,
-          principal,
-          allocatedSessionId: command.data.allocated_session_id,
-        });
+        return decideDispatch(
+          state,
+          {
+            payload: command.data.payload,
+            received_at,
+            principal,
+            allocatedSessionId: command.data.allocated_session_id,
+            signature: command.data.signature,
+          },
+          policy,
+        );
       case 'postCallback':
-        return decideCallback(state, {
-          missionId: command.data.mission_id,
-          payload: command.data.payload,
-          received_at,
-          principal,
-        });
+        return decideCallback(
+          state,
+          {
+            missionId: command.data.mission_id,
+            payload: command.data.payload,
+            received_at,
+            principal,
+            signature: command.data.signature,
+          },
+          policy,
+        );
       case 'cancelMission':
         return decideCancelRequest(state, command);
     }
@@ -260,13 +278,22 @@ export const missionAggregate: Aggregate<MissionCommand, MissionState | undefine
   },
 
   answerOf(stream, event) {
-    const data =
-      event?.type === 'mission.dispatched'
-        ? (event.data as { vp_session_id?: unknown })
-        : undefined;
+    const data = event?.data as
+      | {
+          vp_session_id?: unknown;
+          policy?: { findings?: { effect: string; code: string; message: string }[] };
+        }
+      | undefined;
+    const sessionId = event?.type === 'mission.dispatched' ? data?.vp_session_id : undefined;
+    // What the policy in force let through with a warning: the sender learns it at once, and a
+    // retry is answered the same from the recorded event.
+    const warnings = (data?.policy?.findings ?? [])
+      .filter((finding) => finding.effect === 'warned')
+      .map(({ code, message }) => ({ code, message }));
     return {
       mission_id: missionIdOf(stream),
-      ...(typeof data?.vp_session_id === 'string' ? { vp_session_id: data.vp_session_id } : {}),
+      ...(typeof sessionId === 'string' ? { vp_session_id: sessionId } : {}),
+      ...(warnings.length === 0 ? {} : { warnings }),
     };
   },
 

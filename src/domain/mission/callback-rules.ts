@@ -1,27 +1,13 @@
-import type { LifecycleEvent, MissionUsage, Principal } from '../../../schemas/index.ts';
-import type { ReasonCode } from './reasons.ts';
-import type { MissionState } from './state.ts';
+export type { CallbackContext, CallbackRule } from './callback-rule.ts';
+import type { MissionUsage } from '../../../schemas/index.ts';
+import type { CallbackRule } from './callback-rule.ts';
+import {
+  autonomyWindowRule,
+  budgetRule,
+  requiredOutputsRule,
+  stalenessRule,
+} from './governance-rules.ts';
 import { allowedEventTypes, expectedStatuses, finalEventTypes } from './transitions.ts';
-
-/** What a rule knows besides the state and the callback: the URL's mission id and the sender. */
-export interface CallbackContext {
-  /** The mission id of the request path (`/missions/{id}/events`). */
-  missionId: string;
-  principal: Principal;
-}
-
-/**
- * One pure check of a schema-valid callback against an existing mission. `check` returns a
- * message for humans when the rule is violated, `undefined` when it holds.
- */
-export interface CallbackRule {
-  code: ReasonCode;
-  check(
-    state: MissionState,
-    callback: LifecycleEvent,
-    context: CallbackContext,
-  ): string | undefined;
-}
 
 const quote = (value: string): string => JSON.stringify(value);
 
@@ -48,6 +34,7 @@ export const missionClosedRule: CallbackRule = {
 /** The callback names the mission of the URL and the VP identity of the dispatch (§4.5). */
 export const identityRule: CallbackRule = {
   code: 'IDENTITY_MISMATCH',
+  rule: 'identity',
   check(state, callback, { missionId }) {
     const expected: [IdentityField, string, string][] = [
       [
@@ -72,6 +59,7 @@ export const identityRule: CallbackRule = {
 /** The callback carries the mission's trace id (seed 002 §6.1). */
 export const traceRule: CallbackRule = {
   code: 'TRACE_MISMATCH',
+  rule: 'trace',
   check(state, callback) {
     if (callback.trace_id === state.trace_id) return undefined;
     return `trace_id ${quote(callback.trace_id)} differs from the dispatch's ${quote(state.trace_id)}.`;
@@ -81,6 +69,7 @@ export const traceRule: CallbackRule = {
 /** The reported status is the one the event type implies ({@link expectedStatuses}). */
 export const statusRule: CallbackRule = {
   code: 'STATUS_MISMATCH',
+  rule: 'status',
   check(_state, callback) {
     const expected = expectedStatuses[callback.event_type];
     if (expected.includes(callback.status)) return undefined;
@@ -91,6 +80,7 @@ export const statusRule: CallbackRule = {
 /** The event type is allowed from the mission's status ({@link allowedEventTypes}). */
 export const transitionRule: CallbackRule = {
   code: 'TRANSITION_ILLEGAL',
+  rule: 'transition',
   check(state, callback) {
     // A closed mission is MISSION_CLOSED; saying the transition is illegal too would add nothing.
     if (state.final !== null) return undefined;
@@ -103,6 +93,7 @@ export const transitionRule: CallbackRule = {
 /** A final event carries an artifact index and a next-action recommendation (seed 002 §6.3). */
 export const finalEventCompleteRule: CallbackRule = {
   code: 'FINAL_EVENT_INCOMPLETE',
+  rule: 'final_event',
   check(_state, callback) {
     if (!finalEventTypes.includes(callback.event_type)) return undefined;
     const missing: string[] = [];
@@ -123,6 +114,7 @@ const usageFields: readonly (keyof MissionUsage)[] = [
 /** Usage is cumulative: no field may be lower than already accepted (equal is fine). */
 export const usageRule: CallbackRule = {
   code: 'USAGE_DECREASED',
+  rule: 'usage_monotonic',
   check(state, callback) {
     const lower = usageFields.filter((field) => callback.usage[field] < state.usage[field]);
     if (lower.length === 0) return undefined;
@@ -134,9 +126,10 @@ export const usageRule: CallbackRule = {
 };
 
 /**
- * The callback rules in evaluation order. Every rule runs and every violation is reported, in
- * this order; the HTTP layer answers with the status of the first. A policy engine can wrap or
- * extend this list (modes, extra rules) without changing the decider.
+ * The callback rules in evaluation order: the structural checks, then the policy rules in the
+ * order of `ruleIds` (src/policy/rule-ids.ts; the signature rule is checked by the decider, which
+ * holds the key ring). Every rule the policy in force does not turn off runs, and every finding is
+ * reported in this order; the HTTP layer answers with the status of the first reason.
  */
 export const callbackRules: readonly CallbackRule[] = [
   forbiddenInstanceRule,
@@ -147,4 +140,8 @@ export const callbackRules: readonly CallbackRule[] = [
   transitionRule,
   finalEventCompleteRule,
   usageRule,
+  budgetRule,
+  autonomyWindowRule,
+  requiredOutputsRule,
+  stalenessRule,
 ];

@@ -6,10 +6,15 @@ import {
   missionDispatchSchema,
   type Principal,
 } from '../../../schemas/index.ts';
+import type { ActivePolicy } from '../../policy/active-policy.ts';
+import { decide as decidePolicy, shouldEvaluate, type RuleFinding } from '../../policy/evaluate.ts';
+import { verifyInputSignature, type KeyRing } from '../../policy/signature.ts';
+import type { PolicyDecision } from '../../../schemas/policy-decision.ts';
 import { callbackRules, type CallbackRule } from './callback-rules.ts';
+import { staleness } from './governance-rules.ts';
 import type { MissionEvent } from './events.ts';
 import { storableInput, textIssues, type TextIssue } from './input-text.ts';
-import { reason, storedReasons, type Reason } from './reasons.ts';
+import { reason, storedReasons, type Reason, type ReasonCode } from './reasons.ts';
 import type { MissionState } from './state.ts';
 import { workspaceKey } from './workspace.ts';
 
@@ -23,6 +28,63 @@ export interface Decision {
   events: MissionEvent[];
   /** Every reason for a rejection, in rule order; empty when accepted. */
   reasons: Reason[];
+}
+
+/**
+ * The policy an input is decided under: the profile in force in this environment (with the
+ * rollback toggle) and the signing keys known when it was received. Part of the command, like the
+ * receive time, so deciding stays pure and a simulation can decide under another profile.
+ */
+export interface PolicyInForce {
+  active: ActivePolicy;
+  keys: KeyRing;
+}
+
+/** `Ledger-Signature` values longer than this are not stored (and fail as SIGNATURE_INVALID). */
+const MAX_SIGNATURE_LENGTH = 4096;
+
+/** The signature header as the log keeps it: a compact detached JWS is base64url and dots only. */
+function storableSignature(signature: string | undefined): string | undefined {
+  if (signature === undefined || signature.length > MAX_SIGNATURE_LENGTH) return undefined;
+  return /^[A-Za-z0-9_.-]*$/.test(signature) ? signature : undefined;
+}
+
+/**
+ * The policy's verdict on the rules it ran: the findings evaluated under the profile in force.
+ * Returns the reasons that reject the input (enforced findings) and the decision stored with the
+ * input. Its `outcome` is the policy's; an input may still be rejected for a structural reason
+ * (the contract, a closed mission), which the event's type and reasons record.
+ */
+function policyVerdict(
+  policy: PolicyInForce,
+  findings: readonly RuleFinding[],
+): { enforced: Reason[]; decision: PolicyDecision } {
+  const decision = decidePolicy(policy.active, findings);
+  const enforced = decision.findings
+    .filter((finding) => finding.effect === 'rejected')
+    .map((finding) => reason(finding.code as ReasonCode, finding.message));
+  return { enforced, decision };
+}
+
+/** The signature rule, when the policy runs it: a finding unless the signature verifies. */
+function signatureFinding(
+  policy: PolicyInForce,
+  payload: unknown,
+  signature: string | undefined,
+  principal: Principal,
+  receivedAt: string,
+): RuleFinding | undefined {
+  if (!shouldEvaluate(policy.active, 'signature')) return undefined;
+  const verdict = verifyInputSignature({
+    payload,
+    jws: signature,
+    owner: principal.id,
+    ring: policy.keys,
+    at: receivedAt,
+  });
+  return verdict.ok
+    ? undefined
+    : { rule: 'signature', code: verdict.code, message: verdict.message };
 }
 
 /** A dispatch decision, with what the ledger needs to route and answer it. */
@@ -41,6 +103,8 @@ export interface DispatchInput {
   principal: Principal;
   /** A fresh session id, used only when the payload has no `vp_session_id`. */
   allocatedSessionId: string;
+  /** The `Ledger-Signature` header as received, if any. */
+  signature?: string | undefined;
 }
 
 /** A lifecycle callback as received over the wire. */
@@ -50,6 +114,8 @@ export interface CallbackInput {
   payload: unknown;
   received_at: string;
   principal: Principal;
+  /** The `Ledger-Signature` header as received, if any. */
+  signature?: string | undefined;
 }
 
 /** An operator's request to cancel a mission. */
@@ -123,6 +189,7 @@ function schemaReason(issues: readonly TextIssue[]): Reason {
 export function decideDispatch(
   state: MissionState | undefined,
   input: DispatchInput,
+  policy: PolicyInForce,
 ): DispatchDecision {
   const parsed = missionDispatchSchema.safeParse(input.payload);
   const issues = contractIssues(parsed.error, input.payload);
@@ -136,6 +203,34 @@ export function decideDispatch(
       ),
     );
 
+  // The policy rules of a dispatch: its signature and how old it is. They run on a dispatch that
+  // matches the contract, whatever else is wrong with it.
+  const findings: RuleFinding[] = [];
+  if (parsed.success) {
+    const unsigned = signatureFinding(
+      policy,
+      input.payload,
+      input.signature,
+      input.principal,
+      input.received_at,
+    );
+    if (unsigned !== undefined) findings.push(unsigned);
+    if (shouldEvaluate(policy.active, 'staleness')) {
+      const stale = staleness(
+        'created_at',
+        parsed.data.created_at,
+        input.received_at,
+        policy.active.profile.settings.max_input_age_seconds,
+      );
+      if (stale !== undefined)
+        findings.push({ rule: 'staleness', code: 'INPUT_STALE', message: stale });
+    }
+  }
+  const verdict = policyVerdict(policy, findings);
+  reasons.push(...verdict.enforced);
+  const signature = storableSignature(input.signature);
+  const signed = signature === undefined ? {} : { signature };
+
   const named = parsed.success
     ? parsed.data.mission_id
     : identifier.safeParse((input.payload as { mission_id?: unknown } | null)?.mission_id).data;
@@ -147,7 +242,11 @@ export function decideDispatch(
       events: [
         {
           type: 'mission.dispatch_rejected',
-          data: rejectedInputData(input, reasons),
+          data: {
+            ...rejectedInputData(input, reasons),
+            policy: verdict.decision,
+            ...signed,
+          },
         },
       ],
       reasons,
@@ -170,6 +269,8 @@ export function decideDispatch(
           workspace_key: workspaceKey(dispatch.vp_id, vpSessionId),
           received_at: input.received_at,
           principal: input.principal,
+          policy: verdict.decision,
+          ...signed,
         },
       },
     ],
@@ -180,14 +281,18 @@ export function decideDispatch(
 }
 
 /**
- * Decides a lifecycle callback (seed 002 §2-§4). Two gates come first, `SCHEMA_INVALID` and
- * `MISSION_NOT_FOUND`; if either fails, no rule runs. Otherwise every rule of `rules` runs and
- * every violation is collected, in rule order. Accepted: one event typed as the callback's
- * `event_type`; rejected: one `mission.callback_rejected` with all reasons.
+ * Decides a lifecycle callback. Two gates come first, `SCHEMA_INVALID` and `MISSION_NOT_FOUND`;
+ * if either fails, no rule runs. Otherwise the structural checks (a closed mission, the sender's
+ * instance) and every policy rule the profile in force does not turn off run, and every finding
+ * is collected, in rule order: an enforced one rejects, a warned one is recorded on the accepted
+ * event, a shadowed one is recorded only. Accepted: one event typed as the callback's
+ * `event_type`; rejected: one `mission.callback_rejected` with all reasons. Either way the event
+ * carries the policy's decision (`policy`) and the signature as received.
  */
 export function decideCallback(
   state: MissionState | undefined,
   input: CallbackInput,
+  policy: PolicyInForce,
   rules: readonly CallbackRule[] = callbackRules,
 ): Decision {
   const parsed = lifecycleEventSchema.safeParse(input.payload);
@@ -199,13 +304,34 @@ export function decideCallback(
       reason('MISSION_NOT_FOUND', `Mission ${JSON.stringify(input.missionId)} does not exist.`),
     );
 
+  const findings: RuleFinding[] = [];
   if (issues.length === 0 && parsed.success && state !== undefined) {
-    const context = { missionId: input.missionId, principal: input.principal };
+    const context = {
+      missionId: input.missionId,
+      principal: input.principal,
+      receivedAt: input.received_at,
+      maxInputAgeSeconds: policy.active.profile.settings.max_input_age_seconds,
+    };
     for (const rule of rules) {
+      if (rule.rule !== undefined && !shouldEvaluate(policy.active, rule.rule)) continue;
       const message = rule.check(state, parsed.data, context);
-      if (message !== undefined) reasons.push(reason(rule.code, message));
+      if (message === undefined) continue;
+      if (rule.rule === undefined) reasons.push(reason(rule.code, message));
+      else findings.push({ rule: rule.rule, code: rule.code, message });
     }
+    const unsigned = signatureFinding(
+      policy,
+      input.payload,
+      input.signature,
+      input.principal,
+      input.received_at,
+    );
+    if (unsigned !== undefined) findings.push(unsigned);
   }
+  const verdict = policyVerdict(policy, findings);
+  reasons.push(...verdict.enforced);
+  const signature = storableSignature(input.signature);
+  const signed = signature === undefined ? {} : { signature };
 
   if (!parsed.success || reasons.length > 0) {
     return {
@@ -213,7 +339,11 @@ export function decideCallback(
       events: [
         {
           type: 'mission.callback_rejected',
-          data: rejectedInputData(input, reasons),
+          data: {
+            ...rejectedInputData(input, reasons),
+            policy: verdict.decision,
+            ...signed,
+          },
         },
       ],
       reasons,
@@ -226,7 +356,13 @@ export function decideCallback(
     events: [
       {
         type: callback.event_type,
-        data: { callback, received_at: input.received_at, principal: input.principal },
+        data: {
+          callback,
+          received_at: input.received_at,
+          principal: input.principal,
+          policy: verdict.decision,
+          ...signed,
+        },
       },
     ],
     reasons: [],

@@ -12,6 +12,7 @@ export {
   type CancelMission,
   type DispatchMission,
   type MissionCommand,
+  type MissionCommandMetadata,
   type PostCallback,
 } from './aggregate.ts';
 export {
@@ -37,7 +38,15 @@ export {
   type Decision,
   type DispatchDecision,
   type DispatchInput,
+  type PolicyInForce,
 } from './decide.ts';
+export {
+  autonomyWindowRule,
+  budgetRule,
+  providedOutputs,
+  requiredOutputsRule,
+  stalenessRule,
+} from './governance-rules.ts';
 export {
   missionStream,
   type MissionCallbackAcceptedEvent,

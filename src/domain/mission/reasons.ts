@@ -17,6 +17,15 @@ export const missionReasonCodes = [
   'FINAL_EVENT_INCOMPLETE',
   'USAGE_DECREASED',
   'FORBIDDEN_INSTANCE',
+  'SIGNATURE_MISSING',
+  'SIGNATURE_INVALID',
+  'KEY_UNKNOWN',
+  'KEY_NOT_VALID_AT',
+  'KEY_REVOKED',
+  'BUDGET_EXCEEDED',
+  'OUTSIDE_AUTONOMY_WINDOW',
+  'ARTIFACTS_MISSING',
+  'INPUT_STALE',
 ] as const satisfies readonly (keyof typeof errorCodes)[];
 
 /** A reason code of the mission decider. */

@@ -14,6 +14,13 @@ export const commandResultSchema = z
     duplicate: z
       .boolean()
       .meta({ description: 'True when an idempotent retry replayed the original result.' }),
+    warnings: z
+      .array(z.object({ code: z.string(), message: z.string() }))
+      .optional()
+      .meta({
+        description:
+          'Policy rules in warn mode that found a problem: accepted, and recorded with the input. Absent when none.',
+      }),
   })
   .meta({ id: 'CommandResult', description: 'Where the command was recorded.' });
 export type CommandResult = z.infer<typeof commandResultSchema>;

@@ -7,3 +7,5 @@ export * from './probes.ts';
 export * from './projection-status.ts';
 export * from './read-model-bodies.ts';
 export * from './usage-figures.ts';
+export * from './signing-keys.ts';
+export * from './policy.ts';

@@ -8,12 +8,10 @@ export const projectionStatusSchema = z
     position: logPosition.meta({ description: 'The last log position committed.' }),
     status: z.enum(['running', 'stalled', 'stopped']),
     error: z.string().nullable().meta({ description: 'Why it stalled; null otherwise.' }),
-    active: z
-      .boolean()
-      .meta({
-        description:
-          'True when this process writes the read models; false in a standby or a --no-projections server.',
-      }),
+    active: z.boolean().meta({
+      description:
+        'True when this process writes the read models; false in a standby or a --no-projections server.',
+    }),
   })
   .meta({ id: 'ProjectionStatus' });
 

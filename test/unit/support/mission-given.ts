@@ -22,10 +22,12 @@ import {
   type MissionCallbackAcceptedEvent,
   type MissionEvent,
   type MissionState,
+  type PolicyInForce,
   type Reason,
   type ReasonCode,
   type RecordedEvent,
 } from '../../../src/domain/mission/index.ts';
+import { policyInForce } from '../../support/policy.ts';
 
 const readJson = (path: string): unknown =>
   JSON.parse(readFileSync(new URL(`../../../${path}`, import.meta.url), 'utf8'));
@@ -84,12 +86,16 @@ export function callbackPayload(
 
 /** The `mission.dispatched` event the decider makes of `payload`. */
 export function dispatched(payload: unknown = dispatchPayload()): MissionEvent {
-  const decision = decideDispatch(undefined, {
-    payload,
-    received_at: DISPATCHED_AT,
-    principal: operator,
-    allocatedSessionId: ALLOCATED_SESSION,
-  });
+  const decision = decideDispatch(
+    undefined,
+    {
+      payload,
+      received_at: DISPATCHED_AT,
+      principal: operator,
+      allocatedSessionId: ALLOCATED_SESSION,
+    },
+    policyInForce(),
+  );
   expect(decision.outcome).toBe('accepted');
   return decision.events[0]!;
 }
@@ -203,6 +209,9 @@ export interface CallbackOptions {
   principal?: Principal;
   received_at?: string;
   rules?: readonly CallbackRule[];
+  /** Default: the development profile in development, no keys. */
+  policy?: PolicyInForce;
+  signature?: string;
 }
 
 /** Given a stream, when an input arrives, then an outcome: the decider in test form. */
@@ -217,16 +226,27 @@ export class Given {
   /** When a dispatch arrives (from the operator, at RECEIVED_AT, unless told otherwise). */
   whenDispatch(
     payload: unknown,
-    options: { principal?: Principal; received_at?: string; allocatedSessionId?: string } = {},
+    options: {
+      principal?: Principal;
+      received_at?: string;
+      allocatedSessionId?: string;
+      policy?: PolicyInForce;
+      signature?: string;
+    } = {},
   ): Then<DispatchDecision> {
     return new Then(
       this.events,
-      decideDispatch(this.state, {
-        payload,
-        received_at: options.received_at ?? RECEIVED_AT,
-        principal: options.principal ?? operator,
-        allocatedSessionId: options.allocatedSessionId ?? ALLOCATED_SESSION,
-      }),
+      decideDispatch(
+        this.state,
+        {
+          payload,
+          received_at: options.received_at ?? RECEIVED_AT,
+          principal: options.principal ?? operator,
+          allocatedSessionId: options.allocatedSessionId ?? ALLOCATED_SESSION,
+          signature: options.signature,
+        },
+        options.policy ?? policyInForce(),
+      ),
     );
   }
 
@@ -241,7 +261,9 @@ export class Given {
           payload,
           received_at: options.received_at ?? RECEIVED_AT,
           principal: options.principal ?? factory,
+          signature: options.signature,
         },
+        options.policy ?? policyInForce(),
         options.rules,
       ),
     );
