@@ -72,3 +72,4 @@ export const recordPartSchemas = {
   'policy-decision': policyDecisionSchema,
   'policy-activated': policyActivatedDataSchema,
 } as const satisfies Record<string, z.ZodType>;
+export * from './trace.ts';
