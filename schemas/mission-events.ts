@@ -40,6 +40,15 @@ const asReceived = z
 const policy = policyDecisionSchema
   .optional()
   .describe('The policy decision on the input (absent on events of ledgers before policies).');
+/** Which signing keys the signature rule checked against: replay decides again under the same. */
+const keyRingRevision = z
+  .number()
+  .int()
+  .min(-1)
+  .optional()
+  .describe(
+    'The revision of the ledger-keys stream the signature rule checked against (-1: no key yet); absent when the rule did not run.',
+  );
 /** A compact detached JWS is base64url and dots; anything else is not stored. */
 const signature = z
   .string()
@@ -64,6 +73,7 @@ export const missionDispatchedDataSchema = z
     principal: principalSchema,
     policy,
     signature,
+    key_ring_revision: keyRingRevision,
   })
   .meta({ title: 'mission.dispatched', description: 'A dispatch the ledger accepted.' });
 /** Data of `mission.dispatched`. */
@@ -78,6 +88,7 @@ export const missionDispatchRejectedDataSchema = z
     principal: principalSchema,
     policy,
     signature,
+    key_ring_revision: keyRingRevision,
   })
   .meta({ title: 'mission.dispatch_rejected', description: 'A dispatch the ledger rejected.' });
 /** Data of `mission.dispatch_rejected`. */
@@ -94,6 +105,7 @@ export const missionCallbackAcceptedDataSchema = z
     principal: principalSchema,
     policy,
     signature,
+    key_ring_revision: keyRingRevision,
   })
   .meta({
     title: 'accepted lifecycle callback',
@@ -111,6 +123,7 @@ export const missionCallbackRejectedDataSchema = z
     principal: principalSchema,
     policy,
     signature,
+    key_ring_revision: keyRingRevision,
   })
   .meta({ title: 'mission.callback_rejected', description: 'A callback the ledger rejected.' });
 /** Data of `mission.callback_rejected`. */

@@ -221,8 +221,14 @@ describe('signed inputs under the strict profile in production', () => {
     const then = given(missionIn('running'))
       .whenCallback(payload, { policy: strict(ring(key())), signature })
       .thenAccepted('mission.progress');
-    const data = then.decision.events[0]!.data as { signature: string; policy: unknown };
+    const data = then.decision.events[0]!.data as {
+      signature: string;
+      policy: unknown;
+      key_ring_revision: number;
+    };
     expect(data.signature).toBe(signature);
+    // The keys it was checked against, for a replay to decide again under the same.
+    expect(data.key_ring_revision).toBe(0);
     expect(findingsOf(data)).toEqual([]);
   });
 

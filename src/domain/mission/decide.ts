@@ -43,6 +43,23 @@ export interface PolicyInForce {
 /** `Ledger-Signature` values longer than this are not stored (and fail as SIGNATURE_INVALID). */
 const MAX_SIGNATURE_LENGTH = 4096;
 
+/**
+ * What the event records of the signature: the header as received, and the key ring revision the
+ * rule checked it against when the rule ran, so a replay decides again under the same keys.
+ */
+function signatureFields(
+  policy: PolicyInForce,
+  header: string | undefined,
+): { signature?: string; key_ring_revision?: number } {
+  const signature = storableSignature(header);
+  return {
+    ...(signature === undefined ? {} : { signature }),
+    ...(shouldEvaluate(policy.active, 'signature')
+      ? { key_ring_revision: policy.keys.revision }
+      : {}),
+  };
+}
+
 /** The signature header as the log keeps it: a compact detached JWS is base64url and dots only. */
 function storableSignature(signature: string | undefined): string | undefined {
   if (signature === undefined || signature.length > MAX_SIGNATURE_LENGTH) return undefined;
@@ -228,8 +245,7 @@ export function decideDispatch(
   }
   const verdict = policyVerdict(policy, findings);
   reasons.push(...verdict.enforced);
-  const signature = storableSignature(input.signature);
-  const signed = signature === undefined ? {} : { signature };
+  const signed = signatureFields(policy, input.signature);
 
   const named = parsed.success
     ? parsed.data.mission_id
@@ -330,8 +346,7 @@ export function decideCallback(
   }
   const verdict = policyVerdict(policy, findings);
   reasons.push(...verdict.enforced);
-  const signature = storableSignature(input.signature);
-  const signed = signature === undefined ? {} : { signature };
+  const signed = signatureFields(policy, input.signature);
 
   if (!parsed.success || reasons.length > 0) {
     return {
