@@ -4,6 +4,7 @@ import { verifyReadModels, type VerifyReport } from '../read-models/verify.ts';
 import { LedgerError } from '../errors.ts';
 import { openReadSide } from './open-read-side.ts';
 import { progressOnTerminal } from './progress.ts';
+import { formatDecisions, replayDecisions } from './replay-decisions.ts';
 
 export interface ReplayOptions {
   verify?: boolean;
@@ -15,8 +16,9 @@ export interface ReplayOptions {
 
 /**
  * `ledger replay --verify`: rebuild every projection from position 0 into a scratch schema and
- * compare it with the live read model; exit 1 on any difference, on a stalled or lagging live
- * projection, or when there is nothing to compare.
+ * compare it with the live read model, then decide every recorded input again under the policy
+ * and keys recorded with it; exit 1 on any difference, on a recorded decision not reproduced, on a
+ * stalled or lagging live projection, or when there is nothing to compare.
  */
 export async function runReplay(options: ReplayOptions): Promise<void> {
   if (options.verify !== true) {
@@ -33,7 +35,7 @@ export async function runReplay(options: ReplayOptions): Promise<void> {
   }
   const side = await openReadSide();
   const progress = progressOnTerminal({
-    labelWidth: Math.max(...selected.map((p) => p.name.length)),
+    labelWidth: Math.max('decisions'.length, ...selected.map((p) => p.name.length)),
   });
   try {
     const started = performance.now();
@@ -47,14 +49,19 @@ export async function runReplay(options: ReplayOptions): Promise<void> {
       catchUpWaitMs: waitMs,
       onProgress: (name, position, target) => progress.update(name, position, target),
     });
+    // The log's own decisions: every recorded input decided again under its recorded policy.
+    const decisions = await replayDecisions(side.store, {
+      max: Number.isSafeInteger(maxDifferences) && maxDifferences >= 0 ? maxDifferences : 20,
+      onProgress: (position, head) => progress.update('decisions', position, head),
+    });
     progress.stop();
     const seconds = (performance.now() - started) / 1000;
     process.stdout.write(
       options.json === true
-        ? `${JSON.stringify(report, null, 2)}\n`
-        : formatReport(report, seconds),
+        ? `${JSON.stringify({ ...report, decisions }, null, 2)}\n`
+        : formatReport(report, seconds) + formatDecisions(decisions),
     );
-    if (!report.identical) process.exitCode = 1;
+    if (!report.identical || decisions.differing > 0) process.exitCode = 1;
   } finally {
     progress.stop();
     await side.close();
