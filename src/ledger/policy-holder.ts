@@ -4,7 +4,7 @@ import {
   policyActivationRequestSchema,
   type ProfileSignature,
 } from '../../schemas/policy-events.ts';
-import { LedgerError } from '../errors.ts';
+import { LedgerError, isLedgerError } from '../errors.ts';
 import { activatePolicy, type ActivePolicy } from '../policy/active-policy.ts';
 import { parseProfile, type PolicyProfile } from '../policy/profile.ts';
 import { shippedProfiles } from '../policy/shipped-profiles.ts';
@@ -120,7 +120,16 @@ export class PolicyHolder {
       }
       return this.activate(shipped, override, null, principal);
     }
-    const profile = parseProfile(request.profile);
+    let profile: PolicyProfile;
+    try {
+      profile = parseProfile(request.profile);
+    } catch (error) {
+      // The profile checker speaks of configuration; over the API it is the request's body.
+      if (!isLedgerError(error, 'CONFIGURATION_INVALID')) throw error;
+      throw new LedgerError('SCHEMA_INVALID', error.message, {
+        issues: [{ path: 'profile', message: error.message }],
+      });
+    }
     const signedBy = this.options.trust(profile, request.signature);
     return this.activate(profile, override, signedBy, principal);
   }

@@ -280,6 +280,65 @@ describe.each([
         ]);
         return send('read', 'GET', path, { token: r.pick(tokens) }, true);
       },
+      // Signing keys and the policy: valid and mutated bodies, every token.
+      async () => {
+        const token = r.pick(tokens);
+        const key = {
+          key_id: `fz-${r.next().toString(36).slice(2, 8)}`,
+          owner: 'ua-factory-07',
+          public_key: 'O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik',
+        };
+        const route = r.pick(['register', 'revoke', 'activate', 'read'] as const);
+        if (route === 'read') {
+          const path = r.pick([
+            '/v1/keys',
+            `/v1/keys/${key.key_id}`,
+            '/v1/policy',
+            '/v1/keys?limit=0',
+          ]);
+          return send('policy/keys read', 'GET', path, { token }, true);
+        }
+        const path =
+          route === 'register'
+            ? '/v1/keys'
+            : route === 'revoke'
+              ? `/v1/keys/${r.pick([key.key_id, '%00', 'x'.repeat(300)])}/revoke`
+              : '/v1/policy/activations';
+        const valid =
+          route === 'register'
+            ? key
+            : route === 'revoke'
+              ? { reason: 'fuzz' }
+              : r.pick<unknown>([
+                  { profile_id: 'development' },
+                  { profile_id: 'nope' },
+                  { profile: { id: 'x', rules: {} } },
+                ]);
+        const body = r.next() < 0.5 ? valid : mutate(r, valid as Record<string, unknown>);
+        return send(route, 'POST', path, { token, body }, refusedRole(token, [TOKENS.operator]));
+      },
+      // Callbacks with junk signatures.
+      async () => {
+        const d = missions.length === 0 ? dispatchPayload() : r.pick(missions);
+        const body = callbackPayload(d, {
+          event_type: 'mission.progress',
+          vp_session_id: d.vp_session_id ?? 'vps_x',
+        });
+        const signature = r.pick([
+          '',
+          'a..b',
+          'x'.repeat(5000),
+          'eyJhbGciOiJFZERTQSJ9..AAAA',
+          'not a jws!',
+        ]);
+        return send(
+          'signed callback',
+          'POST',
+          `/v1/missions/${d.mission_id}/events`,
+          { token: TOKENS.factory, body, headers: { 'Ledger-Signature': signature } },
+          false,
+        );
+      },
       // Broken paths and methods.
       async () => {
         const segment = r.pick(badSegments);

@@ -163,7 +163,7 @@ describe.each([
       [{}, 422, 'SCHEMA_INVALID'],
       [{ profile_id: 'development', profile: {} }, 422, 'SCHEMA_INVALID'],
       [{ profile_id: 'no-such-profile' }, 404, 'NOT_FOUND'],
-      [{ profile: { id: 'x' } }, 500, 'CONFIGURATION_INVALID'],
+      [{ profile: { id: 'x' } }, 422, 'SCHEMA_INVALID'],
     ] as const;
     for (const [body, status, code] of bad) {
       const res = await suite.app.call('POST', '/v1/policy/activations', { ...operator, body });
