@@ -137,8 +137,29 @@ export default {
         'Outside src/store only port.ts (the contract) and open-store.ts (opening a store and the ' +
         'SQL conventions the read side shares with it) are imported.',
       severity: 'error',
-      from: { pathNot: '^src/store/' },
+      from: { pathNot: '^src/store/|^src/simulation/simulation-store\\.ts$' },
       to: { path: '^src/store/', pathNot: '^src/store/(port|open-store)\\.ts$' },
+    },
+    {
+      name: 'simulation-store-uses-append-rules',
+      comment:
+        'The simulation store applies the append rules every adapter shares (append-plan.ts, ' +
+        'deep-freeze.ts) to a log it spills to a scratch file; of src/store it uses nothing else.',
+      severity: 'error',
+      from: { path: '^src/simulation/simulation-store\\.ts$' },
+      to: {
+        path: '^src/store/',
+        pathNot: '^src/store/(port|append-plan|memory/deep-freeze)\\.ts$',
+      },
+    },
+    {
+      name: 'simulation-imports-no-http-cli-read-side',
+      comment:
+        'A simulation is the command path on its own store: it knows no HTTP, cli or read model, ' +
+        'so the cli and a simulation job over HTTP can both run it.',
+      severity: 'error',
+      from: { path: '^src/simulation/' },
+      to: { path: '^src/(http|cli|read-models)/' },
     },
     {
       name: 'store-imports-no-upper-layer',

@@ -8,11 +8,13 @@ export * from './budgets.ts';
 export * from './vp-sessions.ts';
 export * from './approval-queue.ts';
 export * from './mission-health.ts';
+export * from './policy-decisions.ts';
 
 import { approvalQueueProjection } from './approval-queue.ts';
 import { budgetsProjection } from './budgets.ts';
 import { missionHealthProjection } from './mission-health.ts';
 import { missionStateProjection } from './mission-state.ts';
+import { policyDecisionsProjection } from './policy-decisions.ts';
 import { vpSessionsProjection } from './vp-sessions.ts';
 
 /** Every projection, for the projection engine, `ledger replay --verify` and rebuilds. */
@@ -22,4 +24,5 @@ export const projections = [
   vpSessionsProjection,
   approvalQueueProjection,
   missionHealthProjection,
+  policyDecisionsProjection,
 ] as const;

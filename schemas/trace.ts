@@ -46,7 +46,12 @@ export const traceLineSchema = z
     recorded: z
       .strictObject({
         outcome: z.enum(['accepted', 'rejected', 'duplicate']),
-        /** Reason codes of a rejection, in order; empty otherwise. */
+        /**
+         * Reason codes of a rejection, in order, as the log records them; empty otherwise. (They
+         * can differ from the answer: a factory posting for another's mission is recorded
+         * FORBIDDEN_INSTANCE and answered MISSION_NOT_FOUND. `ledger trace export` can only know
+         * the recorded codes, so both generate and export state those.)
+         */
         reasons: z.array(z.string().regex(/^[A-Z][A-Z0-9_]*$/)),
       })
       .optional(),

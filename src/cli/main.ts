@@ -10,7 +10,10 @@ import { runProjector } from './projector.ts';
 import { runPolicyShow, runPolicySign } from './policy.ts';
 import { runReplay } from './replay.ts';
 import { runServe } from './serve.ts';
+import { runSimulate } from './simulate.ts';
 import { runTokensAdd } from './tokens-add.ts';
+import { runTraceExport, runTraceGenerate } from './trace.ts';
+import { faultTable } from '../traces/faults.ts';
 
 const program = new Command()
   .name('ledger')
@@ -80,6 +83,19 @@ projectionsCommand
   )
   .action(runRetry);
 
+program
+  .command('simulate')
+  .description(
+    'run a trace (JSONL) through the command path on an in-memory store under a policy held fixed; print the report (docs/simulation.md)',
+  )
+  .requiredOption('--trace <file>', 'the trace, one input per line')
+  .requiredOption('--profile <profile>', 'a shipped profile id or a profile JSON file')
+  .requiredOption('--env <environment>', 'development, staging or production')
+  .option('--mode <mode>', 'warn: every enforce runs as warn (the rollback toggle)')
+  .option('--out <file>', 'also write the report, canonical JSON, to this file')
+  .option('--json', 'print the report as canonical JSON')
+  .action((options: Parameters<typeof runSimulate>[0]) => runSimulate(options));
+
 /** The options of the commands that read from a running `ledger serve` over its HTTP API. */
 const serverOptions = (command: Command) =>
   command
@@ -145,6 +161,36 @@ serverOptions(
     .option('-f, --follow', 'keep printing new events')
     .option('--json', 'one stored event as JSON per line'),
 ).action(runEventsTail);
+
+const traceCommand = program
+  .command('trace')
+  .description('traces: JSONL files of inputs as the ledger receives them (docs/traces.md)');
+traceCommand
+  .command('generate')
+  .description(
+    'write a realistic trace, deterministically (same arguments, same bytes), with faults at the rates below',
+  )
+  .requiredOption('--seed <n>', 'the seed, 0 to 4294967295')
+  .requiredOption('--missions <m>', 'how many missions')
+  .option('--out <file>', 'write the trace here instead of stdout')
+  .option('--signed', 'register keys first and sign every input but the signature faults')
+  .option('--start <iso>', 'the receive time of the first line', '2026-01-01T00:00:00.000Z')
+  .option(
+    '--env <environment>',
+    'the environment of control-plane-strict-v1 whose decisions `recorded` states (default: production when signed, staging otherwise)',
+  )
+  .addHelpText('after', `\nFaults, each drawn once per mission at its rate:\n${faultTable()}\n`)
+  .action(runTraceGenerate);
+serverOptions(
+  traceCommand
+    .command('export')
+    .description(
+      "write the inputs recorded in a running server's log as a trace, reading GET /v1/events page by page",
+    )
+    .option('--from <position>', 'the first log position (default 1)')
+    .option('--to <position>', 'the last log position (default: the head when the command starts)')
+    .option('--out <file>', 'write the trace here instead of stdout'),
+).action(runTraceExport);
 
 const keysCommand = program
   .command('keys')

@@ -20,7 +20,7 @@ import {
   vpSessionPath,
   signatureHeaders,
 } from './openapi-parameters.ts';
-import { OUTCOME_WINDOW_HOURS } from './read-routes.ts';
+import { OUTCOME_WINDOW_HOURS, POLICY_TOP_FACTORIES } from './read-routes.ts';
 import {
   approvalsSchema,
   budgetSchema,
@@ -33,6 +33,7 @@ import {
   missionListSchema,
   missionViewSchema,
   notReadySchema,
+  policyDashboardSchema,
   projectionsSchema,
   readySchema,
   signingKeyListSchema,
@@ -399,6 +400,21 @@ export const operations: Operation[] = [
     requestParams: { query: minPositionQuery },
     responses: {
       '200': json(missionHealthSchema, 'The dashboard.'),
+      ...errors(400, 401, 403),
+      ...projectionUnavailable,
+      ...otherFailures,
+    },
+  },
+  {
+    path: '/v1/dashboards/policy',
+    method: 'get',
+    operationId: 'getPolicyDashboard',
+    tags: ['dashboards'],
+    summary: 'Read the policy dashboard',
+    description: `What the policy did per hour window (${OUTCOME_WINDOW_HOURS.join(', ')} hours): blocks, warnings and shadow verdicts per rule and reason code, the ${POLICY_TOP_FACTORIES} senders with the most blocks, and per profile the decided inputs and rejection ratio. Roles: operator, auditor.`,
+    requestParams: { query: minPositionQuery },
+    responses: {
+      '200': json(policyDashboardSchema, 'The dashboard.'),
       ...errors(400, 401, 403),
       ...projectionUnavailable,
       ...otherFailures,

@@ -9,9 +9,11 @@ import {
   listMissions,
   missionBudget,
   missionHealth,
+  policyDashboard,
   vpSession,
   type Keyset,
   type OutcomeWindow,
+  type PolicyWindowCounts,
   type WindowOutcomes,
 } from '../read-models/queries.ts';
 import type { ReadModels } from '../read-models/read-models.ts';
@@ -25,6 +27,7 @@ import type {
   Budget,
   MissionHealth,
   MissionList,
+  PolicyDashboard,
   Projections,
   VpSession,
 } from './response-schemas/index.ts';
@@ -48,6 +51,9 @@ export interface ReadRouteDeps {
 
 /** The outcome windows of the mission-health dashboard, in hours. */
 export const OUTCOME_WINDOW_HOURS = [1, 24, 168] as const;
+
+/** How many senders the policy dashboard lists per window, by blocks. */
+export const POLICY_TOP_FACTORIES = 10;
 
 const HOUR_MS = 3_600_000;
 
@@ -181,6 +187,27 @@ export function readRoutes(deps: ReadRouteDeps): Router {
         outcomes: windows.map((window) => outcomeWindow(window, result.outcomes)),
         rejections: result.rejections,
       } satisfies MissionHealth);
+    }),
+  );
+
+  router.get(
+    '/dashboards/policy',
+    readers,
+    answer(deps.logger, async (req, res) => {
+      const query = params(req, ['min_position']);
+      await reached(query, 'policy_decisions');
+      const now = deps.now();
+      // The windows of the mission-health dashboard: h hour buckets, the current one included.
+      const windows = outcomeWindows(now);
+      const { as_of_position, result } = await policyDashboard(readModels, {
+        windows,
+        top: POLICY_TOP_FACTORIES,
+      });
+      res.json({
+        now: now.toISOString(),
+        as_of_position,
+        windows: windows.map((window, i) => policyWindow(window, result[i]!)),
+      } satisfies PolicyDashboard);
     }),
   );
 
@@ -356,5 +383,25 @@ function outcomeWindow(window: OutcomeWindow, rows: readonly WindowOutcomes[]) {
     since: window.since,
     mission_types: missionTypes,
     total: withRates(total),
+  };
+}
+
+/** A ratio of counts; null when there is nothing to divide by. */
+const ratioOf = (part: number, whole: number) => (whole === 0 ? null : part / whole);
+
+/** One window of the policy dashboard: the counts with each profile's and the total's ratio. */
+function policyWindow(window: OutcomeWindow, counts: PolicyWindowCounts) {
+  const decided = counts.profiles.reduce((sum, p) => sum + p.decided, 0);
+  const rejected = counts.profiles.reduce((sum, p) => sum + p.rejected, 0);
+  return {
+    window_hours: window.hours,
+    since: window.since,
+    rules: counts.rules,
+    top_factories: counts.top_factories,
+    profiles: counts.profiles.map((p) => ({
+      ...p,
+      rejection_ratio: ratioOf(p.rejected, p.decided),
+    })),
+    total: { decided, rejected, rejection_ratio: ratioOf(rejected, decided) },
   };
 }

@@ -244,3 +244,110 @@ export async function missionHealth(
     };
   });
 }
+
+/** Blocks, warnings and shadow verdicts of one rule and reason code in one window. */
+export interface PolicyRuleCounts {
+  rule: string;
+  code: string;
+  blocks: number;
+  warnings: number;
+  shadow_verdicts: number;
+}
+
+/** What the policy dashboard is made of for one window, all from one `policy_decisions` snapshot. */
+export interface PolicyWindowCounts {
+  hours: number;
+  /** Every (rule, code) with a finding in the window, by rule then code. */
+  rules: PolicyRuleCounts[];
+  /** Senders with at least one block in the window, most blocks first, at most `top`. */
+  top_factories: { factory: string; blocks: number }[];
+  /** Every profile that decided an input in the window, by id. */
+  profiles: { profile_id: string; decided: number; rejected: number }[];
+}
+
+/**
+ * The `policy_decisions` tables for the policy dashboard, summed per window as
+ * {@link missionHealth} sums outcomes: a window counts the hour rows at or after its `since`.
+ * `top` bounds the factories listed per window (ties by factory id, byte order).
+ */
+export async function policyDashboard(
+  models: ReadModelTables,
+  options: { windows: readonly OutcomeWindow[]; top: number },
+): Promise<AsOf<PolicyWindowCounts[]>> {
+  const findings = models.table('policy_decisions', 'policy_decisions_findings');
+  const inputs = models.table('policy_decisions', 'policy_decisions_inputs');
+  const { windows, top } = options;
+  const hours = windows.map((w) => w.hours);
+  const since = windows.map((w) => w.since);
+  const oldest = since.reduce((a, b) => (b < a ? b : a), since[0] ?? '');
+  // The rows of the widest window, through the `hour` index (declared without a collation, so
+  // compared in the database's): hours are fixed-width ISO strings, which every collation orders
+  // as time. Each window then takes its own rows in byte order, as missionHealth does.
+  const inWindows = (table: RawBuilder<unknown>) => sql`
+    (select row from ${table} where (row->>'hour') >= ${oldest}) r
+    join unnest(${hours}::int4[], ${since}::text[]) as w(hours, since)
+      on (r.row->>'hour') collate "C" >= w.since collate "C"`;
+  const sumOf = (column: string) => sql`sum((r.row->>${sql.lit(column)})::int8)`;
+  const effect = (value: string) =>
+    sql<string>`coalesce(${sumOf('findings')} filter (where r.row->>'effect' = ${sql.lit(value)}), 0)`;
+  return atCheckpoint(models, 'policy_decisions', async (trx) => {
+    const rules = await sql<{
+      hours: number;
+      rule: string;
+      code: string;
+      blocks: string;
+      warnings: string;
+      shadow_verdicts: string;
+    }>`
+      select w.hours, r.row->>'rule' as rule, r.row->>'code' as code,
+             ${effect('rejected')} as blocks, ${effect('warned')} as warnings,
+             ${effect('shadowed')} as shadow_verdicts
+        from ${inWindows(findings)}
+       group by w.hours, r.row->>'rule', r.row->>'code'
+       order by w.hours, (r.row->>'rule') collate "C", (r.row->>'code') collate "C"`.execute(trx);
+    const factories = await sql<{ hours: number; factory: string; blocks: string }>`
+      select hours, factory, blocks from (
+        select w.hours, r.row->>'factory' as factory, ${sumOf('findings')} as blocks,
+               row_number() over (
+                 partition by w.hours
+                 order by ${sumOf('findings')} desc, (r.row->>'factory') collate "C") as rank
+          from ${inWindows(findings)}
+         where r.row->>'effect' = 'rejected'
+         group by w.hours, r.row->>'factory') ranked
+       where rank <= ${top}
+       order by hours, rank`.execute(trx);
+    const profiles = await sql<{
+      hours: number;
+      profile_id: string;
+      decided: string;
+      rejected: string;
+    }>`
+      select w.hours, r.row->>'profile_id' as profile_id,
+             ${sumOf('decided')} as decided, ${sumOf('rejected')} as rejected
+        from ${inWindows(inputs)}
+       group by w.hours, r.row->>'profile_id'
+       order by w.hours, (r.row->>'profile_id') collate "C"`.execute(trx);
+    return windows.map((window) => ({
+      hours: window.hours,
+      rules: rules.rows
+        .filter((r) => Number(r.hours) === window.hours)
+        .map((r) => ({
+          rule: r.rule,
+          code: r.code,
+          blocks: Number(r.blocks),
+          warnings: Number(r.warnings),
+          shadow_verdicts: Number(r.shadow_verdicts),
+        })),
+      top_factories: factories.rows
+        .filter((r) => Number(r.hours) === window.hours)
+        .map((r) => ({ factory: r.factory, blocks: Number(r.blocks) })),
+      profiles: profiles.rows
+        .filter((r) => Number(r.hours) === window.hours)
+        .map((r) => ({
+          profile_id: r.profile_id,
+          decided: Number(r.decided),
+          rejected: Number(r.rejected),
+        })),
+    }));
+  });
+}

@@ -306,6 +306,15 @@ describe.each([
       `/v1/dashboards/mission-health?${at}`,
       200,
     );
+    const policy = await checked(
+      'GET',
+      '/v1/dashboards/policy',
+      `/v1/dashboards/policy?${at}`,
+      200,
+    );
+    expect((policy.windows as { total: { decided: number } }[])[0]!.total.decided).toBeGreaterThan(
+      0,
+    );
     await checked('GET', '/v1/projections', '/v1/projections', 200);
     await checked(
       'GET',

@@ -54,7 +54,14 @@ interface Health {
   rejections: { rejected_type: string; reason_code: string; rejections: number }[];
 }
 
-const PROJECTIONS = ['mission_state', 'budgets', 'vp_sessions', 'approval_queue', 'mission_health'];
+const PROJECTIONS = [
+  'mission_state',
+  'budgets',
+  'vp_sessions',
+  'approval_queue',
+  'mission_health',
+  'policy_decisions',
+];
 
 /** A store and an app on it whose receive clock the test sets. */
 interface Harness {
@@ -375,6 +382,7 @@ describe.each([
           '/v1/budgets/msn_nope',
           '/v1/dashboards/approvals',
           '/v1/dashboards/mission-health',
+          '/v1/dashboards/policy',
         ]) {
           const started = performance.now();
           const res = await quick.call('GET', `${path}?min_position=${far}`, {

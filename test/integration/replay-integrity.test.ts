@@ -103,7 +103,7 @@ describe('replay integrity on PostgreSQL', () => {
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain(`log head ${head}`);
-    expect(ok.stdout).toMatch(/identical: all 5 projections equal their rebuild/);
+    expect(ok.stdout).toMatch(/identical: all 6 projections equal their rebuild/);
 
     // Hand edits: a changed value, a deleted row, an invented row.
     const [changed, deleted] = seeded.dispatches.map((d) => d.mission_id);
@@ -142,7 +142,7 @@ describe('replay integrity on PostgreSQL', () => {
     expect(failed.stdout).toContain(`missing     key ${deleted}`);
     expect(failed.stdout).toContain('mission_state__mission_state: 1 row differs');
     expect(failed.stdout).toContain('unexpected  key msn_invented');
-    expect(failed.stdout).toContain('NOT identical: 3 of 5 projections equal their rebuild');
+    expect(failed.stdout).toContain('NOT identical: 4 of 6 projections equal their rebuild');
 
     // Rebuilding both blue/green (through the CLI for one) makes them identical again, while the
     // app keeps serving and appending.

@@ -80,6 +80,16 @@ const probes: Probe[] = [
     imports: ['../src/store/port.ts'],
   },
   {
+    rule: 'simulation-store-uses-append-rules',
+    file: 'src/simulation/simulation-store.ts',
+    imports: ['../store/memory/memory-log.ts'],
+  },
+  {
+    rule: 'simulation-imports-no-http-cli-read-side',
+    file: 'src/simulation/uses-http.ts',
+    imports: ['../http/body.ts'],
+  },
+  {
     rule: 'ledger-does-not-import-http',
     file: 'src/ledger/uses-http.ts',
     imports: ['../http/body.ts'],

@@ -83,3 +83,56 @@ export const missionHealthSchema = z
     description: 'Missions per type and status, outcomes, rejections.',
   });
 export type MissionHealth = z.infer<typeof missionHealthSchema>;
+
+const ratio = z.number().min(0).max(1);
+
+/** One profile's decided inputs in a window, with its rejection ratio. */
+const policyProfileCountsSchema = z.object({
+  profile_id: z.string(),
+  decided: count.meta({ description: 'Inputs with a recorded decision of this profile.' }),
+  rejected: count.meta({ description: 'Those the policy rejected (an enforced finding).' }),
+  rejection_ratio: ratio.nullable().meta({
+    description: 'rejected / decided; null when decided = 0.',
+  }),
+});
+
+const policyWindowSchema = z.object({
+  window_hours: z.int().positive(),
+  since: dateTime.meta({
+    description: 'The first UTC hour counted: the hour of now minus (window_hours - 1) h.',
+  }),
+  rules: z
+    .array(
+      z.object({
+        rule: z.string(),
+        code: z.string(),
+        blocks: count.meta({ description: 'Findings enforced: the input was rejected.' }),
+        warnings: count.meta({ description: 'Findings warned: accepted with a warning.' }),
+        shadow_verdicts: count.meta({ description: 'Findings in shadow: recorded only.' }),
+      }),
+    )
+    .meta({ description: 'Every rule and reason code that fired in the window.' }),
+  top_factories: z.array(z.object({ factory: z.string(), blocks: count })).meta({
+    description:
+      'Senders with blocks (principal ids: the factory of a callback, the operator of a dispatch), most blocks first, then by id; the first few only.',
+  }),
+  profiles: z
+    .array(policyProfileCountsSchema)
+    .meta({ description: 'Every profile that decided an input in the window.' }),
+  total: policyProfileCountsSchema
+    .omit({ profile_id: true })
+    .meta({ description: 'All profiles together.' }),
+});
+
+/** `GET /v1/dashboards/policy`. */
+export const policyDashboardSchema = z
+  .object({
+    now: dateTime,
+    as_of_position: asOfPosition,
+    windows: z.array(policyWindowSchema),
+  })
+  .meta({
+    id: 'PolicyDashboard',
+    description: 'Policy blocks, warnings and shadow verdicts per window.',
+  });
+export type PolicyDashboard = z.infer<typeof policyDashboardSchema>;

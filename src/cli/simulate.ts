@@ -1,0 +1,95 @@
+import { createReadStream } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { LedgerError } from '../errors.ts';
+import { activatePolicy } from '../policy/active-policy.ts';
+import { environments, type Environment } from '../policy/modes.ts';
+import { parseProfile, type PolicyProfile } from '../policy/profile.ts';
+import { shippedProfiles } from '../policy/shipped-profiles.ts';
+import { reportJson, reportText } from '../simulation/report.ts';
+import { simulate } from '../simulation/simulator.ts';
+import { progressOnTerminal, type ProgressStream } from './progress.ts';
+
+export interface SimulateOptions {
+  trace: string;
+  profile: string;
+  env: string;
+  mode?: string;
+  out?: string;
+  json?: boolean;
+}
+
+/**
+ * `ledger simulate --trace FILE --profile P --env E [--mode warn] [--out REPORT.json] [--json]`:
+ * runs a trace through the command path under a policy held fixed and prints the report (text,
+ * or its canonical JSON with --json); --out writes the canonical JSON to a file as well.
+ * A profile file needs no signature: a simulation enforces nothing.
+ */
+export async function runSimulate(
+  options: SimulateOptions,
+  io: { stdout?: NodeJS.WritableStream; stderr?: ProgressStream } = {},
+): Promise<void> {
+  const { stdout = process.stdout, stderr = process.stderr } = io;
+  const environment = parseEnvironment(options.env);
+  if (options.mode !== undefined && options.mode !== 'warn') {
+    throw new LedgerError('CONFIGURATION_INVALID', `--mode takes warn, not ${options.mode}.`);
+  }
+  const profile = await loadProfile(options.profile);
+  const policy = activatePolicy(profile, environment, options.mode === 'warn' ? 'warn' : null);
+  const progress = progressOnTerminal({ stream: stderr });
+  // The bar needs a total: on a terminal the trace is read once more to count its lines.
+  const total = stderr.isTTY === true ? await countLines(options.trace) : 0;
+  let report;
+  try {
+    report = await simulate({
+      trace: createReadStream(options.trace),
+      policy,
+      onInput: (inputs) => progress.update('simulate', inputs, Math.max(total, inputs)),
+    });
+  } finally {
+    progress.stop();
+  }
+  const json = reportJson(report);
+  if (options.out !== undefined) await writeFile(options.out, json);
+  stdout.write(options.json === true ? json : reportText(report));
+}
+
+function parseEnvironment(env: string): Environment {
+  const known = environments as readonly string[];
+  if (known.includes(env)) return env as Environment;
+  throw new LedgerError(
+    'CONFIGURATION_INVALID',
+    `--env takes ${environments.join(', ')}, not ${JSON.stringify(env)}.`,
+  );
+}
+
+/** A shipped profile by id, or a profile JSON file. */
+async function loadProfile(named: string): Promise<PolicyProfile> {
+  const shipped = (shippedProfiles as Record<string, PolicyProfile>)[named];
+  if (shipped !== undefined) return shipped;
+  if (!named.endsWith('.json')) {
+    throw new LedgerError(
+      'CONFIGURATION_INVALID',
+      `--profile ${JSON.stringify(named)} is neither a shipped profile (${Object.keys(shippedProfiles).join(', ')}) nor a .json profile file.`,
+    );
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(await readFile(named, 'utf8'));
+  } catch (error) {
+    throw new LedgerError(
+      'CONFIGURATION_INVALID',
+      `--profile ${named} cannot be read as JSON: ${(error as Error).message}`,
+      { path: named },
+      { cause: error },
+    );
+  }
+  return parseProfile(document);
+}
+
+async function countLines(path: string): Promise<number> {
+  let lines = 0;
+  for await (const text of createInterface({ input: createReadStream(path), crlfDelay: Infinity }))
+    if (text.trim() !== '') lines += 1;
+  return lines;
+}
