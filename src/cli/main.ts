@@ -45,7 +45,7 @@ program
 program
   .command('replay')
   .description(
-    'rebuild every projection from position 0 into a scratch schema; with --verify, compare it with the live read models row by row and exit 1 on any difference',
+    'rebuild every projection from position 0 into a scratch schema; with --verify, compare it with the live read models row by row, decide every recorded input again under its recorded policy and keys, and exit 1 on any difference',
   )
   .option('--verify', 'compare with the live read models (required)')
   .option('--projection <name...>', 'only these projections')
