@@ -1,5 +1,6 @@
 import { benchApiCallbacks } from './api-callbacks.ts';
 import { benchProjectionRebuild } from './projection-rebuild.ts';
+import { benchSimulate } from './simulate.ts';
 import { benchStoreAppend } from './store-append.ts';
 
 /** Every benchmark, by name. `npm run bench` runs them all; `npm run bench -- NAME` runs one. */
@@ -7,6 +8,7 @@ const benches: Record<string, () => Promise<void>> = {
   'store-append': benchStoreAppend,
   'api-callbacks': benchApiCallbacks,
   'projection-rebuild': benchProjectionRebuild,
+  simulate: benchSimulate,
 };
 
 const wanted = process.argv.slice(2);
