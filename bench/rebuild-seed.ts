@@ -5,6 +5,7 @@ import pg from 'pg';
 import { missionStream } from '../schemas/streams.ts';
 import { workspaceKey } from '../src/domain/mission/workspace.ts';
 import { activatePolicy } from '../src/policy/active-policy.ts';
+import { initialKeyRegistryState, keyRingFromState } from '../src/domain/signing-keys/index.ts';
 import { shippedProfiles } from '../src/policy/shipped-profiles.ts';
 import { MissionLedger } from '../src/ledger/mission-ledger.ts';
 import { openStore } from '../src/store/open-store.ts';
@@ -44,7 +45,7 @@ async function templates(): Promise<Template[]> {
   const store = await openStore('pglite:memory');
   const policy = {
     active: activatePolicy(shippedProfiles.development, 'development', null),
-    keys: { keys: new Map(), revision: -1 },
+    keys: keyRingFromState(initialKeyRegistryState()),
   };
   let clock = Date.parse('2026-11-01T00:00:00.000Z');
   const ledger = new MissionLedger({

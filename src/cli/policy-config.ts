@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { z } from 'zod';
 import type { ProfileSignature } from '../../schemas/policy-events.ts';
 import type { LedgerConfig } from '../config.ts';
@@ -10,7 +10,7 @@ import {
   type TrustedProfileKey,
 } from '../policy/profile-signature.ts';
 import { defaultProfileId, shippedProfiles } from '../policy/shipped-profiles.ts';
-import { findJsonSyntaxError } from './json-syntax-error.ts';
+import { readJsonFile } from './json-file.ts';
 
 /** The policy a process starts with, and how it judges profile documents an operator activates. */
 export interface PolicyConfig {
@@ -25,34 +25,12 @@ const trustedKeysSchema = z.array(
   z.strictObject({ key_id: z.string().min(1).max(256), public_key_pem: z.string().min(1) }),
 );
 
-/** Reads a JSON file, naming the variable and the line and column of a syntax error. */
-async function readJson(path: string, variable: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new LedgerError(
-      'CONFIGURATION_INVALID',
-      `Cannot read ${variable} ${path}.`,
-      { path },
-      { cause: error },
-    );
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    const at = findJsonSyntaxError(text);
-    const where = at === undefined ? '' : `: ${at.found} at line ${at.line}, column ${at.column}`;
-    throw new LedgerError('CONFIGURATION_INVALID', `${variable} ${path} is not JSON${where}.`, {
-      path,
-    });
-  }
-}
-
 async function trustedKeys(config: LedgerConfig): Promise<TrustedProfileKey[]> {
   const path = config.LEDGER_POLICY_TRUSTED_KEYS;
   if (path === undefined) return [];
-  const parsed = trustedKeysSchema.safeParse(await readJson(path, 'LEDGER_POLICY_TRUSTED_KEYS'));
+  const parsed = trustedKeysSchema.safeParse(
+    await readJsonFile(path, 'LEDGER_POLICY_TRUSTED_KEYS'),
+  );
   if (!parsed.success) {
     throw new LedgerError(
       'CONFIGURATION_INVALID',
@@ -92,21 +70,33 @@ export async function loadPolicyConfig(config: LedgerConfig): Promise<PolicyConf
   };
 
   const named = config.LEDGER_POLICY_PROFILE ?? defaultProfileId(config.LEDGER_ENV);
-  const shipped = (shippedProfiles as Record<string, PolicyProfile>)[named];
-  if (shipped !== undefined) return { profile: shipped, signedBy: null, trust };
-  if (!named.endsWith('.json')) {
-    throw new LedgerError(
-      'CONFIGURATION_INVALID',
-      `LEDGER_POLICY_PROFILE ${JSON.stringify(named)} is neither a shipped profile (${Object.keys(shippedProfiles).join(', ')}) nor a .json profile file.`,
-    );
+  const profile = await loadNamedProfile(named, 'LEDGER_POLICY_PROFILE');
+  if ((shippedProfiles as Record<string, PolicyProfile>)[named] !== undefined) {
+    return { profile, signedBy: null, trust };
   }
-  const profile = parseProfile(await readJson(named, 'LEDGER_POLICY_PROFILE'));
   const signaturePath = `${named.slice(0, -'.json'.length)}.sig.json`;
   let signature: ProfileSignature | undefined;
   try {
-    signature = parseProfileSignature(JSON.parse(await readFile(signaturePath, 'utf8')));
+    await access(signaturePath);
+    signature = parseProfileSignature(await readJsonFile(signaturePath, 'The profile signature'));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   return { profile, signedBy: trust(profile, signature), trust };
+}
+
+/**
+ * A shipped profile by id, or a profile file `NAME.json` (`what`: the variable or option that
+ * named it), parsed. Says which shipped ids exist when `named` is neither.
+ */
+export async function loadNamedProfile(named: string, what: string): Promise<PolicyProfile> {
+  const shipped = (shippedProfiles as Record<string, PolicyProfile>)[named];
+  if (shipped !== undefined) return shipped;
+  if (!named.endsWith('.json')) {
+    throw new LedgerError(
+      'CONFIGURATION_INVALID',
+      `${what} ${JSON.stringify(named)} is neither a shipped profile (${Object.keys(shippedProfiles).join(', ')}) nor a .json profile file.`,
+    );
+  }
+  return parseProfile(await readJsonFile(named, what));
 }

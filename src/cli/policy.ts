@@ -1,4 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
+import { readJsonFile } from './json-file.ts';
 import { loadConfig } from '../config.ts';
 import { LedgerError } from '../errors.ts';
 import { activatePolicy, policyMatrix } from '../policy/active-policy.ts';
@@ -32,7 +33,7 @@ export async function runPolicySign(
   if (!file.endsWith('.json')) {
     throw new LedgerError('CONFIGURATION_INVALID', `A profile file is NAME.json, not ${file}.`);
   }
-  const profile = parseProfile(JSON.parse(await readFile(file, 'utf8')));
+  const profile = parseProfile(await readJsonFile(file, 'The profile'));
   const signature = signProfile(profile, await readFile(options.key, 'utf8'));
   const out = `${file.slice(0, -'.json'.length)}.sig.json`;
   await writeFile(out, `${JSON.stringify({ key_id: options.keyId, signature }, null, 2)}\n`);

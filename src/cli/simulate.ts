@@ -1,13 +1,12 @@
 import { createReadStream } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { LedgerError } from '../errors.ts';
 import { activatePolicy } from '../policy/active-policy.ts';
 import { environments, type Environment } from '../policy/modes.ts';
-import { parseProfile, type PolicyProfile } from '../policy/profile.ts';
-import { shippedProfiles } from '../policy/shipped-profiles.ts';
 import { reportJson, reportText } from '../simulation/report.ts';
 import { simulate } from '../simulation/simulator.ts';
+import { loadNamedProfile } from './policy-config.ts';
 import { progressOnTerminal, type ProgressStream } from './progress.ts';
 
 export interface SimulateOptions {
@@ -34,7 +33,7 @@ export async function runSimulate(
   if (options.mode !== undefined && options.mode !== 'warn') {
     throw new LedgerError('CONFIGURATION_INVALID', `--mode takes warn, not ${options.mode}.`);
   }
-  const profile = await loadProfile(options.profile);
+  const profile = await loadNamedProfile(options.profile, '--profile');
   const policy = activatePolicy(profile, environment, options.mode === 'warn' ? 'warn' : null);
   const progress = progressOnTerminal({ stream: stderr });
   // The bar needs a total: on a terminal the trace is read once more to count its lines.
@@ -61,30 +60,6 @@ function parseEnvironment(env: string): Environment {
     'CONFIGURATION_INVALID',
     `--env takes ${environments.join(', ')}, not ${JSON.stringify(env)}.`,
   );
-}
-
-/** A shipped profile by id, or a profile JSON file. */
-async function loadProfile(named: string): Promise<PolicyProfile> {
-  const shipped = (shippedProfiles as Record<string, PolicyProfile>)[named];
-  if (shipped !== undefined) return shipped;
-  if (!named.endsWith('.json')) {
-    throw new LedgerError(
-      'CONFIGURATION_INVALID',
-      `--profile ${JSON.stringify(named)} is neither a shipped profile (${Object.keys(shippedProfiles).join(', ')}) nor a .json profile file.`,
-    );
-  }
-  let document: unknown;
-  try {
-    document = JSON.parse(await readFile(named, 'utf8'));
-  } catch (error) {
-    throw new LedgerError(
-      'CONFIGURATION_INVALID',
-      `--profile ${named} cannot be read as JSON: ${(error as Error).message}`,
-      { path: named },
-      { cause: error },
-    );
-  }
-  return parseProfile(document);
 }
 
 async function countLines(path: string): Promise<number> {

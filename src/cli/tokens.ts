@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { LedgerError } from '../errors.ts';
 import { tokenEntrySchema, tokensFileSchema, type TokenEntry } from '../http/auth.ts';
 import type { LedgerConfig } from '../config.ts';
 import type { z } from 'zod';
-import { findJsonSyntaxError } from './json-syntax-error.ts';
+import { readJsonFile } from './json-file.ts';
 
 /** Where `ledger serve` keeps a development token file when LEDGER_TOKENS_FILE is unset. */
 export const DEV_TOKENS_FILE = '.ledger-dev-tokens.json';
@@ -19,33 +19,7 @@ export interface LoadedTokens {
 
 /** Reads and validates a tokens file (a JSON array of {token, role, instance_id?, name?}). */
 export async function readTokensFile(path: string): Promise<TokenEntry[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new LedgerError(
-      'CONFIGURATION_INVALID',
-      `Cannot read LEDGER_TOKENS_FILE ${path}.`,
-      { path },
-      { cause: error },
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // Only a position: JSON.parse's own message quotes the text around the error, maybe a token.
-    const at = findJsonSyntaxError(text);
-    const where = at === undefined ? '' : `: ${at.found} at line ${at.line}, column ${at.column}`;
-    throw new LedgerError(
-      'CONFIGURATION_INVALID',
-      `LEDGER_TOKENS_FILE ${path} is not JSON${where}.`,
-      {
-        path,
-        ...(at === undefined ? {} : { line: at.line, column: at.column }),
-      },
-    );
-  }
+  const json = await readJsonFile(path, 'LEDGER_TOKENS_FILE');
   const parsed = tokensFileSchema.safeParse(json);
   if (!parsed.success) {
     const problems = [...new Set(parsed.error.issues.map(tokenProblem))];
